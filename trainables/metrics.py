@@ -1,0 +1,61 @@
+"""Evaluation metrics per task, and which direction is better for each.
+
+The objective in a sweep file must name one of these; `tuner.checks` rejects any other before
+a trial starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    higher_is_better: bool
+    binary_only: bool = False
+
+
+CLASSIFICATION_METRICS: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo(higher_is_better=True),
+    "f1_macro": MetricInfo(higher_is_better=True),
+    "precision_macro": MetricInfo(higher_is_better=True),
+    "recall_macro": MetricInfo(higher_is_better=True),
+    "roc_auc": MetricInfo(higher_is_better=True, binary_only=True),
+    "eval_loss": MetricInfo(higher_is_better=False),
+}
+
+TASK_METRICS: dict[str, dict[str, MetricInfo]] = {
+    "sequence_classification": CLASSIFICATION_METRICS,
+}
+
+
+def classification_metrics(num_labels: int) -> Callable[[object], dict[str, float]]:
+    """A ``compute_metrics`` function for the `Trainer` (the loss it adds itself)."""
+
+    def compute(prediction: object) -> dict[str, float]:
+        logits = np.asarray(prediction.predictions)  # type: ignore[attr-defined]
+        labels = np.asarray(prediction.label_ids)  # type: ignore[attr-defined]
+        predicted = logits.argmax(axis=-1)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            labels, predicted, average="macro", labels=list(range(num_labels)), zero_division=0
+        )
+        scores = {
+            "accuracy": float(accuracy_score(labels, predicted)),
+            "f1_macro": float(f1),
+            "precision_macro": float(precision),
+            "recall_macro": float(recall),
+        }
+        if num_labels == 2:
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+            has_both = len(np.unique(labels)) == 2
+            scores["roc_auc"] = (
+                float(roc_auc_score(labels, probabilities[:, 1])) if has_both else float("nan")
+            )
+        return scores
+
+    return compute

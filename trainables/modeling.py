@@ -1,0 +1,69 @@
+"""Loading the pretrained model and its tokenizer from the hub, a folder, or a package."""
+
+from __future__ import annotations
+
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from trainables.locations import is_local_reference, resolve
+from tuner.errors import FieldError
+from tuner.spec import ModelSpec
+
+
+def model_location(model: ModelSpec) -> str:
+    """A local folder path, or the hub id as written.
+
+    Raises:
+        FieldError: a local reference points at nothing.
+    """
+    reference = model.name_or_path
+    if not is_local_reference(reference):
+        return reference
+    try:
+        path = resolve(reference)
+    except LookupError as error:
+        raise FieldError("model.name_or_path", str(error)) from None
+    if not (path / "config.json").is_file():
+        raise FieldError(
+            "model.name_or_path",
+            f"{str(path)!r} is not a model folder (no config.json); give a folder saved by "
+            "save_pretrained, or a hub id",
+        )
+    return str(path)
+
+
+def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
+    """The model's tokenizer.
+
+    Raises:
+        FieldError: it cannot be loaded (no such hub id, no connection, no tokenizer files).
+    """
+    location = model_location(model)
+    try:
+        return AutoTokenizer.from_pretrained(
+            location, revision=model.revision, trust_remote_code=model.trust_remote_code
+        )
+    except (OSError, ValueError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise FieldError(
+            "model.name_or_path", f"cannot load a tokenizer from {location!r}: {message}"
+        ) from None
+
+
+def load_classifier(model: ModelSpec, label_names: tuple[str, ...]) -> PreTrainedModel:
+    """The pretrained body with a fresh classification head for ``label_names``."""
+    hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
+    hf_logging.disable_progress_bar()
+    return AutoModelForSequenceClassification.from_pretrained(
+        model_location(model),
+        revision=model.revision,
+        trust_remote_code=model.trust_remote_code,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+    )

@@ -1,0 +1,126 @@
+"""Checks that need more than the file: the training library's arguments, the task's metrics,
+the data's labels. They all run before Ray starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tempfile
+from typing import Any
+
+from tuner.errors import FieldError
+from tuner.spec import CategoricalParam, SweepSpec, grid_size
+
+
+def check_training_arguments(spec: SweepSpec) -> None:
+    """Every fixed and searched setting must be a `TrainingArguments` keyword it accepts.
+
+    Raises:
+        FieldError: an unknown or tuner-managed key, or a value `TrainingArguments` rejects.
+    """
+    from transformers import TrainingArguments
+
+    from trainables.train import MANAGED_ARGUMENTS
+
+    known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    fixed = spec.training.arguments()
+    for section, keys in (("training", fixed), ("search_space", spec.search_space)):
+        for key in keys:
+            if key in MANAGED_ARGUMENTS:
+                raise FieldError(f"{section}.{key}", f"not settable here: {MANAGED_ARGUMENTS[key]}")
+            if key not in known:
+                raise FieldError(f"{section}.{key}", _unknown_argument(key, known))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        _try_arguments(TrainingArguments, {**fixed, "output_dir": scratch}, "training")
+        for name, param in spec.search_space.items():
+            candidates = param.choices if isinstance(param, CategoricalParam) else [
+                param.low,
+                param.high,
+            ]
+            for value in candidates:
+                _try_arguments(
+                    TrainingArguments,
+                    {**fixed, "output_dir": scratch, name: value},
+                    f"search_space.{name}",
+                )
+
+
+def _unknown_argument(key: str, known: set[str]) -> str:
+    if key == "warmup_ratio":
+        return (
+            "transformers 5 folded warmup_ratio into warmup_steps: a value below 1 is a ratio "
+            "of the training steps, so search warmup_steps as a float in [0.0, 0.3]"
+        )
+    hint = difflib.get_close_matches(key, sorted(known), n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"not a transformers TrainingArguments setting{suggestion}"
+
+
+def _try_arguments(factory: Any, arguments: dict[str, Any], field: str) -> None:
+    try:
+        factory(**arguments)
+    except (ValueError, TypeError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise FieldError(field, f"TrainingArguments rejects it: {message}") from None
+
+
+def resolve_objective(spec: SweepSpec, num_labels: int) -> SweepSpec:
+    """The spec with the objective's direction filled in.
+
+    Raises:
+        FieldError: the task does not produce the metric, or the mode contradicts it.
+    """
+    from trainables.metrics import TASK_METRICS
+
+    metrics = TASK_METRICS[spec.task.type]
+    metric = spec.objective.metric
+    info = metrics.get(metric)
+    if info is None:
+        raise FieldError(
+            "objective.metric",
+            f"{spec.task.type} does not produce {metric!r}; choose one of: {', '.join(metrics)}",
+        )
+    if info.binary_only and num_labels != 2:
+        raise FieldError(
+            "objective.metric",
+            f"{metric} needs two classes and this data has {num_labels}; use accuracy or f1_macro",
+        )
+    natural = "max" if info.higher_is_better else "min"
+    if spec.objective.mode not in (None, natural):
+        raise FieldError(
+            "objective.mode", f"{metric} is better when {'higher' if natural == 'max' else 'lower'}"
+            f"; set mode: {natural} or leave mode out",
+        )
+    objective = spec.objective.model_copy(update={"mode": natural})
+    return spec.model_copy(update={"objective": objective})
+
+
+def check_search(spec: SweepSpec) -> None:
+    """The sampler can search this space and the scheduler's budget fits the training.
+
+    Raises:
+        FieldError: a grid over a continuous range or with fewer points than trials, or an
+            ASHA grace period beyond the full budget.
+    """
+    if spec.search.sampler == "grid":
+        size = grid_size(spec)
+        if size is None:
+            raise FieldError(
+                "search.sampler",
+                "a grid needs discrete entries: give every float entry a step, or use tpe",
+            )
+        if spec.search.num_trials > size:
+            raise FieldError(
+                "search.num_trials",
+                f"the grid has {size} points; set num_trials to at most {size}",
+            )
+    scheduler = spec.scheduler
+    if scheduler.type == "asha" and scheduler.unit == "epochs":
+        max_t = scheduler.max_t or spec.max_epochs()
+        if scheduler.grace_period > max_t:
+            raise FieldError(
+                "scheduler.grace_period",
+                f"{scheduler.grace_period} epochs is beyond the full budget of {max_t} epochs; "
+                "lower it",
+            )

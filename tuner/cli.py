@@ -1,0 +1,118 @@
+"""The ``tuner`` command: ``validate`` a sweep file, or run the ``sweep`` it describes.
+
+Bad input ends with one line on stderr that names the file, line and field, and exit code 2,
+before any cluster work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from tuner.errors import FieldError, UsageError
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuner",
+        description="Hyperparameter search for fine-tuning transformer models on Ray.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in [
+        ("validate", "check a sweep file, its data and its model, then exit"),
+        ("sweep", "run the sweep a file describes and print the ranked trials"),
+    ]:
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("file", help="the sweep file (YAML), e.g. search_spaces/x.yaml")
+        command.add_argument(
+            "overrides", nargs="*", metavar="key=value",
+            help="override a setting of the file, e.g. search.num_trials=4",
+        )
+        if name == "sweep":
+            command.add_argument(
+                "--address",
+                help="join the Ray cluster at this address (e.g. 10.0.0.5:6379 or auto); "
+                "default: start a local Ray instance",
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(highlight=False)
+    try:
+        if args.command == "validate":
+            _validate(args, console)
+        else:
+            _sweep(args, console)
+    except UsageError as error:
+        print(f"tuner: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _checked(args: argparse.Namespace, console: Console):  # type: ignore[no-untyped-def]
+    """The sweep file after every check that needs no cluster."""
+    from tuner.prepare import check_sweep
+    from tuner.sweep_file import load_sweep_file
+
+    sweep_file = load_sweep_file(args.file, args.overrides)
+    with console.status("checking the data and the model"):
+        try:
+            return sweep_file, check_sweep(sweep_file.spec)
+        except FieldError as error:
+            raise sweep_file.locate(error) from None
+
+
+def _validate(args: argparse.Namespace, console: Console) -> None:
+    _, checked = _checked(args, console)
+    spec = checked.spec
+    sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
+    console.print(f"[green]{args.file} is valid[/]: sweep {spec.name!r}")
+    console.print(f"  model      {spec.model.name_or_path}")
+    console.print(f"  data       {sizes} rows; {len(checked.splits.label_names)} labels: "
+                  f"{', '.join(checked.splits.label_names)}")
+    console.print(f"  objective  {spec.objective.metric} ({spec.objective.mode})")
+    console.print(f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
+                  f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}")
+
+
+def _sweep(args: argparse.Namespace, console: Console) -> None:
+    from tuner.console import print_ranking
+    from tuner.prepare import training_job
+    from tuner.sweep import connect, run_sweep
+
+    sweep_file, checked = _checked(args, console)
+    spec = checked.spec
+    started = time.monotonic()
+    with console.status("tokenizing the data once for all trials"):
+        job = training_job(checked)
+    try:
+        connect(spec, args.address)
+    except FieldError as error:
+        raise sweep_file.locate(error) from None
+    console.print(
+        f"Sweep {spec.name!r}: {spec.search.num_trials} trials of {spec.model.name_or_path}, "
+        f"optimising {spec.objective.metric} ({spec.objective.mode})"
+    )
+    outcome = run_sweep(spec, job, console, address=args.address)
+    print_ranking(console, outcome.trials, spec.objective.metric, spec.objective.mode or "max")
+    stopped = sum(row.outcome == "stopped" for row in outcome.trials)
+    failed = sum(row.outcome == "failed" for row in outcome.trials)
+    console.print(
+        f"{len(outcome.trials)} trials in {time.monotonic() - started:.0f}s: "
+        f"{stopped} stopped early by the scheduler, {failed} failed."
+    )
+    console.print(f"Results (Tune's layout, readable by Tune's tools): {outcome.run_dir}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""What a person reads in the terminal: values formatted briefly, the ranked table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tuner.ranking import TrialRow
+
+
+def format_value(value: Any) -> str:
+    """Short, exact enough: 3.2e-05, 0.913, 16, cosine."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.4g}"
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={format_value(value)}" for key, value in params.items())
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
+    """The ranked trials: best first, with status, score, epochs, time and settings."""
+    names = list(dict.fromkeys(key for row in rows for key in row.hyperparameters))
+    table = Table(title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} "
+                  "is better)")
+    for column in ("rank", "trial", "status", metric, "epochs", "time", *names):
+        table.add_column(column, justify="right" if column not in ("trial", "status") else "left")
+    for position, row in enumerate(rows, start=1):
+        table.add_row(
+            str(position),
+            row.trial_id,
+            row.status,
+            "-" if row.objective is None else f"{row.objective:.4f}",
+            f"{row.epochs:g}",
+            format_seconds(row.seconds),
+            *(format_value(row.hyperparameters.get(name, "")) for name in names),
+        )
+    console.print(table)

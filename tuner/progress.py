@@ -1,0 +1,72 @@
+"""Live progress of a sweep: one line per trial event, in the terminal and in CI logs alike."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from rich.console import Console
+
+from tuner.console import format_params, format_seconds
+from tuner.ranking import failure_reason
+
+
+class ProgressPrinter(Callback):
+    """Prints each trial's start, evaluations and end, with the sweep's count and best score."""
+
+    def __init__(self, console: Console, metric: str, mode: str, total: int) -> None:
+        self.console = console
+        self.metric = metric
+        self.mode = mode
+        self.total = total
+        self.finished = 0
+        self.best: float | None = None
+        self.started_at = time.monotonic()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment state; a console holds a lock.
+        return {key: value for key, value in self.__dict__.items() if key != "console"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, console=Console(highlight=False))
+
+    def _prefix(self) -> str:
+        elapsed = format_seconds(time.monotonic() - self.started_at)
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        return f"[dim]{elapsed:>6} [{self.finished}/{self.total} done, best {self.metric} {best}][/]"
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.console.print(f"{self._prefix()} {trial} started: {format_params(trial.config)}")
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        value = result.get(self.metric)
+        if value is None:
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best = float(value)
+        self.console.print(
+            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):g}: "
+            f"{self.metric} {value:.4f}, train loss {result.get('train_loss', float('nan')):.4f}"
+        )
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self.finished += 1
+        last = trial.last_result or {}
+        epochs = float(last.get("epoch", 0.0))
+        planned = float(last.get("planned_epochs", epochs))
+        ended = "completed" if epochs + 1e-6 >= planned else f"stopped early at epoch {epochs:g}"
+        self.console.print(f"{self._prefix()} {trial} {ended}")
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self.finished += 1
+        error = trial.get_error()
+        reason = failure_reason(error) if error is not None else ""
+        self.console.print(f"{self._prefix()} {trial} [red]failed[/] {reason}")

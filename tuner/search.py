@@ -1,0 +1,95 @@
+"""The searcher (Optuna, through Tune's OptunaSearch) and the scheduler (Tune's ASHA).
+
+The objective's metric and mode come from the sweep file's one ``objective`` section and are
+passed explicitly to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from tuner.spec import CategoricalParam, IntParam, SweepSpec, optuna_space
+
+FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
+
+
+def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        seed=spec.search.seed,
+        n_startup_trials=spec.search.n_startup_trials,
+        multivariate=True,
+        constant_liar=True,  # keeps concurrent trials from all proposing the same point
+    )
+
+
+def _random(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=spec.search.seed)
+
+
+def _grid(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    points: dict[str, list[object]] = {}
+    for name, param in spec.search_space.items():
+        if isinstance(param, CategoricalParam):
+            points[name] = list(param.choices)
+        elif isinstance(param, IntParam):
+            points[name] = list(range(param.low, param.high + 1, param.step))
+        else:
+            assert param.step is not None  # tuner.checks rejects continuous grids
+            count = int(np.floor((param.high - param.low) / param.step + 1e-9)) + 1
+            points[name] = [float(param.low + i * param.step) for i in range(count)]
+    return optuna.samplers.GridSampler(points, seed=spec.search.seed)
+
+
+SAMPLERS: dict[str, Callable[[SweepSpec], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "random": _random,
+    "grid": _grid,
+}
+
+
+def build_searcher(spec: SweepSpec) -> OptunaSearch:
+    """Tune's OptunaSearch over the sweep's space, with the seeded sampler it names."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return OptunaSearch(
+        space=optuna_space(spec),
+        metric=spec.objective.metric,
+        mode=spec.objective.mode,
+        sampler=SAMPLERS[spec.search.sampler](spec),
+    )
+
+
+def fidelity_budget(spec: SweepSpec, train_rows: int) -> tuple[float, float]:
+    """ASHA's (grace period, maximum) in the sweep's fidelity unit."""
+    scheduler = spec.scheduler
+    per_unit = 1 if scheduler.unit == "epochs" else train_rows
+    max_t = scheduler.max_t or spec.max_epochs() * per_unit
+    return scheduler.grace_period, max_t
+
+
+def _asha(spec: SweepSpec, train_rows: int) -> TrialScheduler:
+    grace_period, max_t = fidelity_budget(spec, train_rows)
+    return ASHAScheduler(
+        time_attr=FIDELITY_ATTRIBUTES[spec.scheduler.unit],
+        metric=spec.objective.metric,
+        mode=spec.objective.mode,
+        grace_period=grace_period,  # type: ignore[arg-type]  # floats work: epochs are fractional
+        max_t=max_t,  # type: ignore[arg-type]
+        reduction_factor=spec.scheduler.reduction_factor,
+        brackets=spec.scheduler.brackets,
+    )
+
+
+SCHEDULERS: dict[str, Callable[[SweepSpec, int], TrialScheduler]] = {
+    "asha": _asha,
+    "none": lambda spec, train_rows: FIFOScheduler(),
+}
+
+
+def build_scheduler(spec: SweepSpec, train_rows: int) -> TrialScheduler:
+    """The trial scheduler the sweep file names."""
+    return SCHEDULERS[spec.scheduler.type](spec, train_rows)

@@ -1,0 +1,284 @@
+"""The sweep file as typed, validated objects.
+
+One `SweepSpec` per sweep file. Every later step (data, trials, ranking) takes these objects and
+never a raw dict. Checks that need only the file live here; checks that need the data or a
+library's knowledge (which training arguments exist, which metrics a task gives) run in
+`tuner.checks`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import optuna.distributions as od
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TASK_TYPES = ("sequence_classification",)
+
+
+class Section(BaseModel):
+    """A part of the sweep file: unknown keys are errors, values never change after parsing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Section):
+    """The pretrained model to fine-tune."""
+
+    name_or_path: str = Field(min_length=1)
+    """A hub id (``bert-base-uncased``), a local folder, or ``pkg://package/folder`` for a
+    model that an installed Python package ships."""
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+class HubDataset(Section):
+    """A dataset on the Hugging Face hub, read through ``datasets.load_dataset``."""
+
+    path: str = Field(min_length=1)
+    name: str | None = None
+    revision: str | None = None
+    train_split: str = "train"
+    validation_split: str | None = "validation"
+    test_split: str | None = None
+
+
+class SplitSpec(Section):
+    """How to carve missing validation and test splits out of the training data."""
+
+    validation: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.1, ge=0, lt=1)
+    seed: int = 42
+
+
+class DataSpec(Section):
+    """Labelled text: local files (or a folder per label), or a hub dataset."""
+
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    hub: HubDataset | None = None
+    format: Literal["csv", "tsv", "jsonl", "parquet", "folder"] | None = None
+    column_names: list[str] | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    labels: list[str] | None = None
+    split: SplitSpec = SplitSpec()
+    max_train_rows: int | None = Field(None, ge=1)
+    max_validation_rows: int | None = Field(None, ge=1)
+    max_test_rows: int | None = Field(None, ge=1)
+    max_length: int = Field(128, ge=8)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.train is None) == (self.hub is None):
+            raise ValueError("give exactly one of data.train (local files) or data.hub")
+        if self.hub is not None and (self.validation or self.test):
+            raise ValueError(
+                "data.validation and data.test are local files; with data.hub name the "
+                "splits in data.hub.validation_split and data.hub.test_split"
+            )
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("data.labels lists a label twice")
+        return self
+
+
+class TaskSpec(Section):
+    """What the model learns. Only sequence classification runs today."""
+
+    type: Literal["sequence_classification"] = "sequence_classification"
+
+
+class TrainingSpec(BaseModel):
+    """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
+
+    `tuner.checks` rejects keys that `TrainingArguments` does not have. The tuner's own keys:
+    ``evaluations_per_epoch`` sets how often a trial evaluates and reports.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    num_train_epochs: float = Field(3.0, gt=0)
+    evaluations_per_epoch: int = Field(1, ge=1, le=100)
+    seed: int = 42
+
+    def arguments(self) -> dict[str, Any]:
+        """The settings as `TrainingArguments` keywords."""
+        values = self.model_dump()
+        values.pop("evaluations_per_epoch")
+        return values
+
+
+class FloatParam(Section):
+    """A float in [low, high], optionally on a log scale or a grid of ``step``."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def to_optuna(self) -> od.BaseDistribution:
+        return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+
+class IntParam(Section):
+    """An integer in [low, high], optionally on a log scale or with a ``step``."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+    def to_optuna(self) -> od.BaseDistribution:
+        return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+
+class CategoricalParam(Section):
+    """One of a list of choices."""
+
+    type: Literal["categorical"]
+    choices: list[str | int | float | bool | None]
+
+    def to_optuna(self) -> od.BaseDistribution:
+        return od.CategoricalDistribution(self.choices)
+
+
+def _checked_by_optuna(param: FloatParam | IntParam | CategoricalParam) -> Any:
+    """Let Optuna's own constructors reject bad bounds (low > high, log with low <= 0, ...)."""
+    try:
+        param.to_optuna()
+    except ValueError as error:
+        raise ValueError(f"{error} Fix the entry's bounds or choices.") from None
+    return param
+
+
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class ObjectiveSpec(Section):
+    """The one metric the search optimises, and whether higher or lower is better.
+
+    ``mode`` may be left out: `tuner.checks` fills it in from the metric (max for scores, min
+    for losses).
+    """
+
+    metric: str = "accuracy"
+    mode: Literal["max", "min"] | None = None
+
+
+class SearchSpec(Section):
+    """How configurations are proposed, and how many trials run."""
+
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    seed: int = 0
+    num_trials: int = Field(8, ge=1)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    n_startup_trials: int = Field(4, ge=0)
+    time_budget_s: float | None = Field(None, gt=0)
+
+
+class SchedulerSpec(Section):
+    """Early stopping of weak trials: Ray Tune's ASHA, or none.
+
+    Fidelity is counted in epochs or in training examples seen, never in optimizer steps, so
+    that trials with different batch sizes are compared at the same point.
+    """
+
+    type: Literal["asha", "none"] = "asha"
+    unit: Literal["epochs", "examples"] = "epochs"
+    grace_period: float = Field(1.0, gt=0)
+    reduction_factor: float = Field(2.0, gt=1)
+    max_t: float | None = Field(None, gt=0)
+    brackets: int = Field(1, ge=1)
+
+
+class ResourcesSpec(Section):
+    """What each trial gets, and where results go."""
+
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    storage_path: str = "results"
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and not float(value).is_integer():
+            raise ValueError("a trial may share one GPU (a fraction below 1) or use whole GPUs")
+        return value
+
+
+class RetrainSpec(Section):
+    """Retraining of the best configurations with several seeds after the search."""
+
+    enabled: bool = True
+    top_k: int = Field(3, ge=1)
+    seeds: int = Field(3, ge=1)
+
+
+class SweepSpec(Section):
+    """One sweep: everything a person would say to describe it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    model: ModelSpec
+    data: DataSpec
+    task: TaskSpec = TaskSpec()
+    training: TrainingSpec = TrainingSpec()
+    search_space: dict[str, Param] = Field(min_length=1)
+    objective: ObjectiveSpec = ObjectiveSpec()
+    search: SearchSpec = SearchSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    retrain: RetrainSpec = RetrainSpec()
+
+    @field_validator("search_space")
+    @classmethod
+    def _distributions_valid(cls, space: dict[str, Any]) -> dict[str, Any]:
+        for param in space.values():
+            _checked_by_optuna(param)
+        return space
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepSpec:
+        fixed_and_searched = sorted(set(self.search_space) & set(self.training.arguments()))
+        # num_train_epochs and seed have defaults; only an explicit fixed value conflicts.
+        explicit = set(self.training.model_fields_set) | set(self.training.model_extra or {})
+        clashes = [key for key in fixed_and_searched if key in explicit]
+        if clashes:
+            raise ValueError(
+                f"{clashes[0]!r} is both fixed in training and searched in search_space; "
+                "remove it from one of them"
+            )
+        return self
+
+    def max_epochs(self) -> float:
+        """The most epochs any trial trains: the full budget of the search."""
+        epochs = self.search_space.get("num_train_epochs")
+        if isinstance(epochs, FloatParam | IntParam):
+            return float(epochs.high)
+        if isinstance(epochs, CategoricalParam):
+            return float(max(float(c) for c in epochs.choices if c is not None))
+        return self.training.num_train_epochs
+
+
+def optuna_space(spec: SweepSpec) -> dict[str, od.BaseDistribution]:
+    """The search space as Optuna distributions, built by Optuna's own classes."""
+    return {name: param.to_optuna() for name, param in spec.search_space.items()}
+
+
+def grid_size(spec: SweepSpec) -> int | None:
+    """Number of points in the grid, or None when some entry is continuous."""
+    size = 1
+    for param in spec.search_space.values():
+        if isinstance(param, CategoricalParam):
+            size *= len(param.choices)
+        elif isinstance(param, IntParam):
+            size *= (param.high - param.low) // param.step + 1
+        elif param.step is not None:
+            size *= math.floor((param.high - param.low) / param.step + 1e-9) + 1
+        else:
+            return None
+    return size

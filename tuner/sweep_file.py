@@ -1,0 +1,195 @@
+"""Reading a sweep file: YAML with line numbers, ``key.sub=value`` overrides, typed validation.
+
+Every error becomes one line that names the file, the line, the field and what to do, so that a
+person can fix it before any cluster work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from tuner.errors import FieldError, UsageError
+from tuner.spec import SweepSpec
+
+FieldPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A validated sweep file and where each of its fields was written."""
+
+    path: Path
+    spec: SweepSpec
+    raw: dict[str, Any]
+    lines: dict[FieldPath, int]
+    overridden: dict[FieldPath, str] = field(default_factory=dict)
+
+    def where(self, dotted: str) -> str:
+        """Where a field was set: ``file:line``, the override that set it, or the file."""
+        return _where(self.path, self.lines, self.overridden, tuple(dotted.split(".")))
+
+    def locate(self, error: FieldError) -> UsageError:
+        """The same error, prefixed with the place the field was written."""
+        return UsageError(f"{self.where(error.field)}: {error}")
+
+
+def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> SweepFile:
+    """Parse and validate a sweep file and command-line overrides.
+
+    Raises:
+        UsageError: the file is missing or malformed, or a field is wrong; the message names
+            the file, the line and the field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such sweep file; pass the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: not valid YAML: {_one_line(str(error))}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: a sweep file is a mapping of sections (name, model, data, ...)")
+    lines: dict[FieldPath, int] = {}
+    _collect_lines(node, (), lines)
+
+    overridden: dict[FieldPath, str] = {}
+    for override in overrides or []:
+        keys, value = parse_override(override)
+        _set_path(raw, keys, value, override)
+        overridden[keys] = override
+
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as error:
+        raise UsageError(_describe(error, path, raw, lines, overridden)) from None
+    return SweepFile(path=path, spec=spec, raw=raw, lines=lines, overridden=overridden)
+
+
+def parse_override(text: str) -> tuple[FieldPath, Any]:
+    """``search.num_trials=4`` -> (("search", "num_trials"), 4), the value read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UsageError(
+            f"override {text!r}: write it as section.key=value, e.g. search.num_trials=4"
+        )
+    try:
+        parsed = yaml.safe_load(value) if value else None
+    except yaml.YAMLError:
+        parsed = value
+    return tuple(key.split(".")), parsed
+
+
+def _set_path(raw: dict[str, Any], keys: FieldPath, value: Any, override: str) -> None:
+    target = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = target.setdefault(key, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(keys[: depth + 1])
+            raise UsageError(f"override {override!r}: {dotted} is not a section with keys")
+        target = child
+    target[keys[-1]] = value
+
+
+def _collect_lines(node: yaml.Node | None, prefix: FieldPath, lines: dict[FieldPath, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*prefix, str(index))] = item.start_mark.line + 1
+            _collect_lines(item, (*prefix, str(index)), lines)
+
+
+def _where(
+    path: Path, lines: dict[FieldPath, int], overridden: dict[FieldPath, str], keys: FieldPath
+) -> str:
+    for depth in range(len(keys), 0, -1):
+        if keys[:depth] in overridden:
+            return f"override {overridden[keys[:depth]]!r}"
+        if keys[:depth] in lines:
+            return f"{path}:{lines[keys[:depth]]}"
+    return str(path)
+
+
+def _describe(
+    error: ValidationError,
+    path: Path,
+    raw: dict[str, Any],
+    lines: dict[FieldPath, int],
+    overridden: dict[FieldPath, str],
+) -> str:
+    """The first validation error as one line; the count of others follows it."""
+    details = error.errors()
+    first = details[0]
+    keys = _data_path(raw, first["loc"])
+    dotted = ".".join(keys) or "(top level)"
+    message = _explain(first, keys)
+    more = f" (and {len(details) - 1} more problem(s); fix this one first)" if len(details) > 1 else ""
+    return f"{_where(path, lines, overridden, keys)}: {dotted}: {message}{more}"
+
+
+def _data_path(raw: Any, loc: tuple[int | str, ...]) -> FieldPath:
+    """The error location as keys of the file, without pydantic's own steps (union tags)."""
+    keys: list[str] = []
+    node = raw
+    for index, item in enumerate(loc):
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+            keys.append(str(item))
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+            keys.append(str(item))
+        elif index == len(loc) - 1 and isinstance(item, str):
+            keys.append(item)  # a required key that the file lacks
+    return tuple(keys)
+
+
+def _explain(detail: Any, keys: FieldPath) -> str:
+    kind = detail["type"]
+    value = detail.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(keys[:-1])
+        hint = difflib.get_close_matches(keys[-1], allowed, n=1)
+        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+        return f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing; add it"
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    if isinstance(value, dict | list):
+        return message
+    return f"{message} (got {value!r})"
+
+
+def _allowed_keys(section: FieldPath) -> list[str]:
+    """The keys a section of the sweep file accepts, for 'did you mean' hints."""
+    model: type[BaseModel] | None = SweepSpec
+    for key in section:
+        if model is None or key not in model.model_fields:
+            return []
+        annotation = model.model_fields[key].annotation
+        model = _first_model(annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
