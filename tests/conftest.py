@@ -87,8 +87,13 @@ def tiny_sweep(model: Path, files: dict[str, Path], results: Path) -> dict[str, 
             "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
         },
         "objective": {"metric": "eval_loss"},
-        "search": {"sampler": "tpe", "seed": 3, "num_trials": 6, "max_concurrent_trials": 1,
-                   "n_startup_trials": 3},
+        "search": {
+            "sampler": "tpe",
+            "seed": 3,
+            "num_trials": 6,
+            "max_concurrent_trials": 1,
+            "n_startup_trials": 3,
+        },
         "scheduler": {"type": "asha", "unit": "epochs", "grace_period": 1, "reduction_factor": 2},
         "resources": {"cpus_per_trial": 1, "storage_path": str(results)},
         "retrain": {"enabled": False},
@@ -108,7 +113,9 @@ def write_sweep(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
 
 
 @pytest.fixture
-def valid_sweep(tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path) -> dict[str, Any]:
+def valid_sweep(
+    tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path
+) -> dict[str, Any]:
     return tiny_sweep(tiny_model, sentiment_files, tmp_path / "results")
 
 

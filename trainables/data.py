@@ -8,6 +8,7 @@ id order. Splits the data lacks are carved out of the training rows, stratified 
 from __future__ import annotations
 
 import csv
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ SUFFIX_FORMATS = {
     ".tsv": "tsv",
     ".tab": "tsv",
     ".jsonl": "jsonl",
-    ".json": "jsonl",
+    ".json": "json",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
@@ -98,7 +99,7 @@ def _read_file(data: DataSpec, split: str, reference: str) -> pd.DataFrame:
         raise FieldError(
             "data.format",
             f"cannot tell the format of {path.name!r} from its suffix; "
-            f"set data.format to one of csv, tsv, jsonl, parquet, folder",
+            f"set data.format to one of {', '.join(_READERS)}",
         )
     try:
         return _READERS[fmt](path, data)
@@ -125,10 +126,14 @@ def _read_delimited(path: Path, data: DataSpec, separator: str) -> pd.DataFrame:
 def _read_folder(path: Path, data: DataSpec) -> pd.DataFrame:
     """One subfolder per label, one text file per example (the layout of many corpora)."""
     rows = [
-        {data.text_column: file.read_text(encoding="utf-8", errors="replace").strip(),
-         data.label_column: folder.name}
-        for folder in sorted(p for p in path.iterdir() if p.is_dir())
-        for file in sorted(f for f in folder.iterdir() if f.is_file())
+        {
+            data.text_column: file.read_text(encoding="utf-8", errors="replace").strip(),
+            data.label_column: folder.name,
+        }
+        for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for file in sorted(
+            f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
+        )
     ]
     if not rows:
         raise ValueError("expected one subfolder per label holding one text file per example")
@@ -139,6 +144,7 @@ _READERS: dict[str, Any] = {
     "csv": lambda path, data: _read_delimited(path, data, ","),
     "tsv": lambda path, data: _read_delimited(path, data, "\t"),
     "jsonl": lambda path, data: pd.read_json(path, lines=True),
+    "json": lambda path, data: pd.read_json(path),
     "parquet": lambda path, data: pd.read_parquet(path),
     "folder": _read_folder,
 }
@@ -213,8 +219,8 @@ def _encode_labels(
     def encode(value: Any, split: str) -> int:
         if str(value) in to_id:
             return to_id[str(value)]
-        if ids_allowed and isinstance(value, int) and 0 <= value < len(names):
-            return value
+        if ids_allowed and isinstance(value, numbers.Integral) and 0 <= int(value) < len(names):
+            return int(value)
         known = ", ".join(names)
         raise FieldError(
             "data.labels" if data.labels else "data.label_column",

@@ -30,7 +30,10 @@ def resolve(reference: str) -> Path:
         return Path(reference).expanduser()
     package, _, inner = reference.removeprefix(PACKAGE_SCHEME).partition("/")
     # find_spec locates the package without importing it (some print on import).
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise LookupError(
             f"package {package!r} is not installed; install it with pip "

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import (
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainerControl,
@@ -77,6 +79,7 @@ def train_and_evaluate(
     features = job.features
     arguments = {
         "logging_steps": 10,
+        "dataloader_pin_memory": torch.cuda.is_available(),
         **job.training.arguments(),
         **hyperparameters,
         "output_dir": str(output_dir),
@@ -98,6 +101,7 @@ def train_and_evaluate(
         compute_metrics=classification_metrics(len(features.label_names)),
         callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch), reporter],
     )
+    trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
     trainer.train()
     return reporter.last
 

@@ -24,6 +24,14 @@ def check_training_arguments(spec: SweepSpec) -> None:
 
     known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
     fixed = spec.training.arguments()
+    # num_train_epochs and seed have defaults; only a value the file sets conflicts.
+    written = spec.training.model_fields_set | set(spec.training.model_extra or {})
+    for key in spec.search_space:
+        if key in written:
+            raise FieldError(
+                f"search_space.{key}",
+                f"{key} is also fixed in training; remove it from one of the two",
+            )
     for section, keys in (("training", fixed), ("search_space", spec.search_space)):
         for key in keys:
             if key in MANAGED_ARGUMENTS:
@@ -31,19 +39,53 @@ def check_training_arguments(spec: SweepSpec) -> None:
             if key not in known:
                 raise FieldError(f"{section}.{key}", _unknown_argument(key, known))
 
+    fields = {f.name: f for f in dataclasses.fields(TrainingArguments)}
+    for key, value in fixed.items():
+        _check_value(f"training.{key}", fields[key], value)
     with tempfile.TemporaryDirectory() as scratch:
         _try_arguments(TrainingArguments, {**fixed, "output_dir": scratch}, "training")
         for name, param in spec.search_space.items():
-            candidates = param.choices if isinstance(param, CategoricalParam) else [
-                param.low,
-                param.high,
-            ]
+            if isinstance(param, CategoricalParam):
+                candidates = list(param.choices)
+            else:
+                candidates = [param.low, param.high]
             for value in candidates:
+                _check_value(f"search_space.{name}", fields[name], value)
                 _try_arguments(
                     TrainingArguments,
                     {**fixed, "output_dir": scratch, name: value},
                     f"search_space.{name}",
                 )
+
+
+# Bounds that TrainingArguments leaves for training to discover, one trial at a time.
+LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "learning_rate": (0.0, False),
+    "num_train_epochs": (0.0, False),
+    "per_device_train_batch_size": (1, True),
+    "per_device_eval_batch_size": (1, True),
+    "gradient_accumulation_steps": (1, True),
+    "weight_decay": (0.0, True),
+    "warmup_steps": (0.0, True),
+    "max_grad_norm": (0.0, True),
+    "label_smoothing_factor": (0.0, True),
+}
+
+
+def _check_value(field: str, argument: dataclasses.Field[Any], value: Any) -> None:
+    """The value has the argument's type (strictly: "16" is no batch size) and bound."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter[Any](argument.type).validate_python(value, strict=True)  # type: ignore[arg-type]
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"]
+        raise FieldError(field, f"{reason} for {argument.name}, got {value!r}") from None
+    if argument.name in LOWER_BOUNDS and isinstance(value, int | float):
+        bound, inclusive = LOWER_BOUNDS[argument.name]
+        if value < bound or (value == bound and not inclusive):
+            relation = "at least" if inclusive else "above"
+            raise FieldError(field, f"{argument.name} must be {relation} {bound:g}, got {value!r}")
 
 
 def _unknown_argument(key: str, known: set[str]) -> str:
@@ -89,7 +131,8 @@ def resolve_objective(spec: SweepSpec, num_labels: int) -> SweepSpec:
     natural = "max" if info.higher_is_better else "min"
     if spec.objective.mode not in (None, natural):
         raise FieldError(
-            "objective.mode", f"{metric} is better when {'higher' if natural == 'max' else 'lower'}"
+            "objective.mode",
+            f"{metric} is better when {'higher' if natural == 'max' else 'lower'}"
             f"; set mode: {natural} or leave mode out",
         )
     objective = spec.objective.model_copy(update={"mode": natural})

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from tuner.console import make_console
 from tuner.errors import FieldError, UsageError
 
 EXIT_BAD_INPUT = 2
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("file", help="the sweep file (YAML), e.g. search_spaces/x.yaml")
         command.add_argument(
-            "overrides", nargs="*", metavar="key=value",
+            "overrides",
+            nargs="*",
+            metavar="key=value",
             help="override a setting of the file, e.g. search.num_trials=4",
         )
         if name == "sweep":
@@ -46,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = Console(highlight=False)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    console = make_console()
     try:
         if args.command == "validate":
             _validate(args, console)
@@ -77,11 +81,15 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
     sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
     console.print(f"[green]{args.file} is valid[/]: sweep {spec.name!r}")
     console.print(f"  model      {spec.model.name_or_path}")
-    console.print(f"  data       {sizes} rows; {len(checked.splits.label_names)} labels: "
-                  f"{', '.join(checked.splits.label_names)}")
+    console.print(
+        f"  data       {sizes} rows; {len(checked.splits.label_names)} labels: "
+        f"{', '.join(checked.splits.label_names)}"
+    )
     console.print(f"  objective  {spec.objective.metric} ({spec.objective.mode})")
-    console.print(f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
-                  f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}")
+    console.print(
+        f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
+        f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}"
+    )
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> None:
@@ -111,8 +119,3 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
         f"{stopped} stopped early by the scheduler, {failed} failed."
     )
     console.print(f"Results (Tune's layout, readable by Tune's tools): {outcome.run_dir}")
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(main())

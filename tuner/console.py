@@ -10,6 +10,25 @@ from rich.table import Table
 
 from tuner.ranking import TrialRow
 
+# Column headers for common settings; others show under their own names.
+SHORT_NAMES = {
+    "learning_rate": "lr",
+    "per_device_train_batch_size": "batch",
+    "lr_scheduler_type": "schedule",
+    "warmup_steps": "warmup",
+    "weight_decay": "wd",
+    "num_train_epochs": "max epochs",
+    "gradient_accumulation_steps": "accum",
+}
+
+
+def make_console() -> Console:
+    """A console that does not squeeze tables when output goes to a file or a CI log."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
+
 
 def format_value(value: Any) -> str:
     """Short, exact enough: 3.2e-05, 0.913, 16, cosine."""
@@ -32,10 +51,14 @@ def format_seconds(seconds: float) -> str:
 def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
     """The ranked trials: best first, with status, score, epochs, time and settings."""
     names = list(dict.fromkeys(key for row in rows for key in row.hyperparameters))
-    table = Table(title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} "
-                  "is better)")
-    for column in ("rank", "trial", "status", metric, "epochs", "time", *names):
-        table.add_column(column, justify="right" if column not in ("trial", "status") else "left")
+    table = Table(
+        title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} is better)"
+    )
+    for column in ("rank", "trial", "status", metric, "epochs", "time"):
+        left = column in ("trial", "status")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    for name in names:
+        table.add_column(SHORT_NAMES.get(name, name), justify="right", no_wrap=True)
     for position, row in enumerate(rows, start=1):
         table.add_row(
             str(position),

@@ -9,7 +9,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from rich.console import Console
 
-from tuner.console import format_params, format_seconds
+from tuner.console import format_params, format_seconds, make_console
 from tuner.ranking import failure_reason
 
 
@@ -30,14 +30,18 @@ class ProgressPrinter(Callback):
         return {key: value for key, value in self.__dict__.items() if key != "console"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, console=Console(highlight=False))
+        self.__dict__.update(state, console=make_console())
 
     def _prefix(self) -> str:
         elapsed = format_seconds(time.monotonic() - self.started_at)
         best = "-" if self.best is None else f"{self.best:.4f}"
-        return f"[dim]{elapsed:>6} [{self.finished}/{self.total} done, best {self.metric} {best}][/]"
+        return (
+            f"[dim]{elapsed:>6} [{self.finished}/{self.total} done, best {self.metric} {best}][/]"
+        )
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.console.print(f"{self._prefix()} {trial} started: {format_params(trial.config)}")
 
     def on_trial_result(
@@ -69,4 +73,5 @@ class ProgressPrinter(Callback):
         self.finished += 1
         error = trial.get_error()
         reason = failure_reason(error) if error is not None else ""
-        self.console.print(f"{self._prefix()} {trial} [red]failed[/] {reason}")
+        self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {reason}")
+        self.console.print(f"         full error: {trial.path}/error.txt")

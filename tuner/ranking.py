@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-from ray.tune import ResultGrid
+from typing import TYPE_CHECKING, Any
 
 from tuner.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class TrialRow:
 def collect_trials(grid: ResultGrid, spec: SweepSpec) -> list[TrialRow]:
     """One row per trial of a finished (or interrupted) sweep."""
     rows = []
-    for result in grid:
+    for index in range(len(grid)):
+        result = grid[index]
         metrics = result.metrics or {}
         trial_id = str(metrics.get("trial_id") or result.path.rsplit("/", 1)[-1])
         epochs = float(metrics.get("epoch", 0.0))

@@ -32,16 +32,17 @@ def _random(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 
 
 def _grid(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    points: dict[str, list[object]] = {}
+    points: dict[str, list[str | float | int | bool | None]] = {}
     for name, param in spec.search_space.items():
         if isinstance(param, CategoricalParam):
             points[name] = list(param.choices)
         elif isinstance(param, IntParam):
-            points[name] = list(range(param.low, param.high + 1, param.step))
+            points[name] = [*range(param.low, param.high + 1, param.step)]
         else:
             assert param.step is not None  # tuner.checks rejects continuous grids
             count = int(np.floor((param.high - param.low) / param.step + 1e-9)) + 1
-            points[name] = [float(param.low + i * param.step) for i in range(count)]
+            # 12 significant digits: 1e-4 + 2 * 1e-4 is 3e-4, not 3.0000000000000003e-4.
+            points[name] = [float(f"{param.low + i * param.step:.12g}") for i in range(count)]
     return optuna.samplers.GridSampler(points, seed=spec.search.seed)
 
 

@@ -12,7 +12,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import optuna.distributions as od
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TASK_TYPES = ("sequence_classification",)
 
@@ -59,7 +59,7 @@ class DataSpec(Section):
     validation: str | None = None
     test: str | None = None
     hub: HubDataset | None = None
-    format: Literal["csv", "tsv", "jsonl", "parquet", "folder"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "json", "parquet", "folder"] | None = None
     column_names: list[str] | None = None
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -156,7 +156,11 @@ def _checked_by_optuna(param: FloatParam | IntParam | CategoricalParam) -> Any:
     return param
 
 
-Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+Param = Annotated[
+    FloatParam | IntParam | CategoricalParam,
+    Field(discriminator="type"),
+    AfterValidator(_checked_by_optuna),
+]
 
 
 class ObjectiveSpec(Section):
@@ -233,26 +237,6 @@ class SweepSpec(Section):
     scheduler: SchedulerSpec = SchedulerSpec()
     resources: ResourcesSpec = ResourcesSpec()
     retrain: RetrainSpec = RetrainSpec()
-
-    @field_validator("search_space")
-    @classmethod
-    def _distributions_valid(cls, space: dict[str, Any]) -> dict[str, Any]:
-        for param in space.values():
-            _checked_by_optuna(param)
-        return space
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SweepSpec:
-        fixed_and_searched = sorted(set(self.search_space) & set(self.training.arguments()))
-        # num_train_epochs and seed have defaults; only an explicit fixed value conflicts.
-        explicit = set(self.training.model_fields_set) | set(self.training.model_extra or {})
-        clashes = [key for key in fixed_and_searched if key in explicit]
-        if clashes:
-            raise ValueError(
-                f"{clashes[0]!r} is both fixed in training and searched in search_space; "
-                "remove it from one of them"
-            )
-        return self
 
     def max_epochs(self) -> float:
         """The most epochs any trial trains: the full budget of the search."""

@@ -6,6 +6,7 @@ sweep file beside them as ``sweep.yaml``.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -121,6 +122,9 @@ def run_sweep(
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
+    # Tune logs each failed trial's whole traceback; the progress line gives the reason and
+    # the trial's error.txt keeps the traceback.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     grid = tuner.fit()
     return SweepOutcome(run_dir=run_dir, trials=rank(collect_trials(grid, spec), mode))
 

@@ -53,6 +53,13 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else "?"
+        context = error.context or ""
+        if error.context_mark is not None and context:
+            context += f" (started on line {error.context_mark.line + 1}),"
+        problem = f"{context} {error.problem or ''}".strip()
+        raise UsageError(f"{path}:{line}: not valid YAML: {problem}; fix the syntax") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: not valid YAML: {_one_line(str(error))}") from None
     if not isinstance(raw, dict):
@@ -113,9 +120,11 @@ def _collect_lines(node: yaml.Node | None, prefix: FieldPath, lines: dict[FieldP
 def _where(
     path: Path, lines: dict[FieldPath, int], overridden: dict[FieldPath, str], keys: FieldPath
 ) -> str:
+    for override_keys, override in overridden.items():
+        # The override set this field, a section around it, or a key inside it.
+        if override_keys[: len(keys)] == keys or keys[: len(override_keys)] == override_keys:
+            return f"override {override!r}"
     for depth in range(len(keys), 0, -1):
-        if keys[:depth] in overridden:
-            return f"override {overridden[keys[:depth]]!r}"
         if keys[:depth] in lines:
             return f"{path}:{lines[keys[:depth]]}"
     return str(path)
@@ -129,12 +138,15 @@ def _describe(
     overridden: dict[FieldPath, str],
 ) -> str:
     """The first validation error as one line; the count of others follows it."""
-    details = error.errors()
+    # An unknown key first: a misspelt section also shows up as a missing one.
+    details = sorted(error.errors(), key=lambda d: d["type"] != "extra_forbidden")
     first = details[0]
     keys = _data_path(raw, first["loc"])
     dotted = ".".join(keys) or "(top level)"
     message = _explain(first, keys)
-    more = f" (and {len(details) - 1} more problem(s); fix this one first)" if len(details) > 1 else ""
+    more = (
+        f" (and {len(details) - 1} more problem(s); fix this one first)" if len(details) > 1 else ""
+    )
     return f"{_where(path, lines, overridden, keys)}: {dotted}: {message}{more}"
 
 
@@ -143,15 +155,24 @@ def _data_path(raw: Any, loc: tuple[int | str, ...]) -> FieldPath:
     keys: list[str] = []
     node = raw
     for index, item in enumerate(loc):
-        if isinstance(node, dict) and item in node:
-            node = node[item]
-            keys.append(str(item))
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-            node = node[item]
+        child = _child(node, item)
+        if child is not _ABSENT:
+            node = child
             keys.append(str(item))
         elif index == len(loc) - 1 and isinstance(item, str):
             keys.append(item)  # a required key that the file lacks
     return tuple(keys)
+
+
+_ABSENT = object()
+
+
+def _child(node: Any, item: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(item, _ABSENT)
+    if isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+        return node[item]
+    return _ABSENT
 
 
 def _explain(detail: Any, keys: FieldPath) -> str:
@@ -164,6 +185,8 @@ def _explain(detail: Any, keys: FieldPath) -> str:
         return f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing; add it"
+    if kind == "union_tag_not_found":
+        return "the entry has no 'type'; give type: float, int or categorical"
     message = str(detail["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict | list):
         return message

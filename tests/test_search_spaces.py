@@ -1,0 +1,45 @@
+"""Every shipped sweep file is valid, says how to run it, and (where its data is here) loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner.checks import check_search, check_training_arguments
+from tuner.prepare import check_sweep
+from tuner.sweep_file import load_sweep_file
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP_FILES = sorted((REPO / "search_spaces").glob("*.yaml"))
+SHIPPED_SEARCHED = {
+    "learning_rate",
+    "per_device_train_batch_size",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+}
+
+
+def test_there_are_shipped_sweeps():
+    names = {path.name for path in SWEEP_FILES}
+    assert {"bbc_news_minilm.yaml", "sst2_minilm.yaml", "sst2_hub_bert.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
+def test_shipped_sweep_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(REPO)  # shipped files name data relative to the repository root
+    first_line = path.read_text().splitlines()[0]
+    assert first_line == f"# tuner sweep search_spaces/{path.name}"
+    spec = load_sweep_file(path).spec
+    assert set(spec.search_space) >= SHIPPED_SEARCHED
+    check_training_arguments(spec)
+    check_search(spec)
+    if spec.data.hub is not None:
+        return  # needs the hub; the schema and the settings are checked above
+    data = spec.data.train or ""
+    if data.startswith("../shared") and not (REPO / data).exists():
+        pytest.skip(f"real data not found at {REPO / data} (../shared/datasets is absent)")
+    checked = check_sweep(spec)
+    assert len(checked.splits.label_names) >= 2
+    assert checked.splits.test is not None, "a shipped sweep keeps a held-out test split"

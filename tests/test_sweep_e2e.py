@@ -1,0 +1,81 @@
+"""Real sweeps: a local Ray instance, Tune trials, Optuna proposals, ASHA, real training."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from ray import tune
+
+from tuner.cli import main
+from tuner.prepare import check_sweep, training_job
+from tuner.ranking import rank
+from tuner.sweep import SPEC_FILE, connect, run_sweep
+from tuner.sweep_file import load_sweep_file
+
+
+@pytest.mark.usefixtures("ray_shutdown")
+def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, valid_sweep):
+    from tuner.console import make_console
+
+    checked = check_sweep(load_sweep_file(write_sweep(valid_sweep)).spec)
+    spec = checked.spec
+    assert (spec.objective.metric, spec.objective.mode) == ("eval_loss", "min")
+    connect(spec, address=None)
+    outcome = run_sweep(spec, training_job(checked), make_console())
+
+    trials = outcome.trials
+    assert len(trials) == spec.search.num_trials
+    assert all(row.outcome in ("completed", "stopped") for row in trials)
+    assert any(row.outcome == "completed" and row.epochs == 3 for row in trials)
+    stopped = [row for row in trials if row.outcome == "stopped"]
+    assert stopped, "ASHA stopped no trial"
+    assert all(row.epochs < 3 and "stopped by ASHA after" in row.status for row in stopped)
+    losses = [row.objective for row in trials]
+    assert all(loss is not None and math.isfinite(loss) for loss in losses)
+    assert losses == sorted(losses)  # type: ignore[type-var]
+    assert rank(list(reversed(trials)), "min") == trials
+    # Each trial's settings are the searched ones, within their ranges.
+    for row in trials:
+        assert set(row.hyperparameters) == set(spec.search_space)
+        assert 1.0e-5 <= row.hyperparameters["learning_rate"] <= 5.0e-3
+
+    # Results stay in Tune's own layout, with the resolved sweep file beside them.
+    saved = yaml.safe_load((outcome.run_dir / SPEC_FILE).read_text())
+    assert saved["objective"] == {"metric": "eval_loss", "mode": "min"}
+    analysis = tune.ExperimentAnalysis(str(outcome.run_dir))
+    assert len(analysis.trials) == spec.search.num_trials
+    best = analysis.get_best_config(metric="eval_loss", mode="min", scope="last")
+    assert best == trials[0].hyperparameters
+
+
+@pytest.mark.usefixtures("ray_shutdown")
+def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
+    write_sweep, valid_sweep, capsys
+):
+    valid_sweep["training"].update(
+        num_train_epochs=2, logging_steps=1, per_device_train_batch_size=16
+    )
+    valid_sweep["search_space"] = {
+        "learning_rate": {"type": "categorical", "choices": [1.0e30, 3.0e-3]},
+    }
+    valid_sweep["search"] = {"sampler": "grid", "num_trials": 2, "max_concurrent_trials": 2}
+    valid_sweep["objective"] = {"metric": "accuracy"}
+    code = main(["sweep", str(write_sweep(valid_sweep))])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "failed: NonFiniteLossError: training loss became" in out
+    assert "completed" in out
+    assert "2 trials in" in out and "1 failed" in out
+    assert "Traceback" not in capsys.readouterr().err
+    run_dir = Path(out.split("Results (Tune's layout, readable by Tune's tools):")[1].split()[0])
+    trial_dirs = sorted(run_dir.glob("trial_*"))
+    assert len(trial_dirs) == 2
+    finished = [d for d in trial_dirs if (d / "result.json").stat().st_size > 0]
+    assert len(finished) == 1
+    last = [json.loads(line) for line in (finished[0] / "result.json").read_text().splitlines()][-1]
+    assert last["epoch"] == 2
+    assert math.isfinite(last["eval_loss"])

@@ -1,0 +1,83 @@
+"""The Ray-free training step on a tiny model: what it reports, and how it fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainables.data import load_splits
+from trainables.features import tokenize_splits
+from trainables.modeling import load_tokenizer
+from trainables.train import NonFiniteLossError, TrainingJob, train_and_evaluate
+from tuner.spec import DataSpec, ModelSpec, TrainingSpec
+
+
+@pytest.fixture(scope="module")
+def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]):
+    model = ModelSpec(name_or_path=str(tiny_model))
+    data = DataSpec(
+        train=str(sentiment_files["train"]),
+        validation=str(sentiment_files["validation"]),
+        max_length=16,
+    )
+    tokenizer = load_tokenizer(model)
+    features = tokenize_splits(load_splits(data), tokenizer, data.max_length)
+
+    def make(**training: object) -> TrainingJob:
+        return TrainingJob(
+            model=model,
+            training=TrainingSpec.model_validate(training),
+            features=features,
+            tokenizer=tokenizer,
+        )
+
+    return make
+
+
+def test_reports_each_evaluation_in_epochs(job_factory, tmp_path):
+    reports: list[dict[str, float]] = []
+    job = job_factory(num_train_epochs=2, evaluations_per_epoch=2, seed=1)
+    final = train_and_evaluate(
+        job,
+        {"learning_rate": 1.0e-2, "per_device_train_batch_size": 16},
+        reports.append,
+        tmp_path,
+    )
+    assert [r["epoch"] for r in reports] == [0.5, 1.0, 1.5, 2.0]
+    rows = len(job.features.train)
+    assert [r["examples_seen"] for r in reports] == [rows // 2, rows, rows * 3 // 2, rows * 2]
+    assert final == reports[-1]
+    assert {
+        "accuracy",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "roc_auc",
+        "eval_loss",
+    } <= set(final)
+    assert final["planned_epochs"] == 2.0
+    # The tiny model learns the one-word sentiment task.
+    assert final["accuracy"] > 0.9
+    assert reports[-1]["eval_loss"] < reports[0]["eval_loss"]
+
+
+def test_same_seed_trains_the_same(job_factory, tmp_path):
+    job = job_factory(num_train_epochs=1, seed=3)
+    params = {"learning_rate": 1.0e-3, "per_device_train_batch_size": 32}
+    first = train_and_evaluate(job, params, lambda _: None, tmp_path / "a")
+    second = train_and_evaluate(job, params, lambda _: None, tmp_path / "b")
+    assert first["eval_loss"] == pytest.approx(second["eval_loss"], rel=1e-5)
+
+
+def test_hyperparameters_override_the_fixed_settings(job_factory, tmp_path):
+    reports: list[dict[str, float]] = []
+    job = job_factory(num_train_epochs=3)
+    train_and_evaluate(job, {"num_train_epochs": 1}, reports.append, tmp_path)
+    assert [r["epoch"] for r in reports] == [1.0]
+
+
+def test_diverging_loss_fails_with_a_reason(job_factory, tmp_path):
+    job = job_factory(num_train_epochs=1, logging_steps=1)
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf)"):
+        train_and_evaluate(job, {"learning_rate": 1.0e30}, lambda _: None, tmp_path)
