@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Ray gives its nodes this machine's network address; the tests keep all traffic on loopback.
+# Ray reads the switch when it is imported, so it is set before anything imports Ray, and the
+# `ray start` processes the tests launch inherit it.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path

@@ -510,3 +510,17 @@ def test_line_of_finds_nested_keys(tmp_path):
     assert line_of(path, "training.learning_rate") == 4
     with pytest.raises(LookupError):
         line_of(path, "training.seed")
+
+
+def test_precision_needing_a_gpu_is_rejected_for_cpu_trials(capsys, write_sweep, valid_sweep):
+    valid_sweep["training"]["bf16"] = True
+    path = write_sweep(valid_sweep)
+    rest = assert_located(validate(capsys, path), path, "training")
+    assert "bf16" in rest
+
+
+def test_precision_is_left_to_gpu_nodes_when_trials_get_gpus(capsys, write_sweep, valid_sweep):
+    # The driver here has no GPU; the trials would run on GPU nodes of a cluster.
+    valid_sweep["training"]["bf16"] = True
+    valid_sweep["resources"]["gpus_per_trial"] = 1
+    assert main(["validate", str(write_sweep(valid_sweep))]) == 0

@@ -124,6 +124,7 @@ class _EvaluateOnSchedule(TrainerCallback):
         if reached > self.done or state.global_step >= state.max_steps:
             self.done = reached
             control.should_evaluate = True
+            control.should_log = True  # so the report carries the training loss so far
 
 
 class _ReportEvaluations(TrainerCallback):

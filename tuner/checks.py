@@ -42,8 +42,12 @@ def check_training_arguments(spec: SweepSpec) -> None:
     fields = {f.name: f for f in dataclasses.fields(TrainingArguments)}
     for key, value in fixed.items():
         _check_value(f"training.{key}", fields[key], value)
+    # TrainingArguments checks precision settings against this machine's hardware; trials
+    # that get GPUs run on GPU nodes, which the driver's machine may not be.
+    skipped = HARDWARE_CHECKED if spec.resources.gpus_per_trial > 0 else set()
+    portable = {key: value for key, value in fixed.items() if key not in skipped}
     with tempfile.TemporaryDirectory() as scratch:
-        _try_arguments(TrainingArguments, {**fixed, "output_dir": scratch}, "training")
+        _try_arguments(TrainingArguments, {**portable, "output_dir": scratch}, "training")
         for name, param in spec.search_space.items():
             if isinstance(param, CategoricalParam):
                 candidates = list(param.choices)
@@ -51,12 +55,15 @@ def check_training_arguments(spec: SweepSpec) -> None:
                 candidates = [param.low, param.high]
             for value in candidates:
                 _check_value(f"search_space.{name}", fields[name], value)
-                _try_arguments(
-                    TrainingArguments,
-                    {**fixed, "output_dir": scratch, name: value},
-                    f"search_space.{name}",
-                )
+                if name not in skipped:
+                    _try_arguments(
+                        TrainingArguments,
+                        {**portable, "output_dir": scratch, name: value},
+                        f"search_space.{name}",
+                    )
 
+
+HARDWARE_CHECKED = {"bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval"}
 
 # Bounds that TrainingArguments leaves for training to discover, one trial at a time.
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {

@@ -11,11 +11,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from tuner.console import make_console
 from tuner.errors import FieldError, UsageError
+
+if TYPE_CHECKING:
+    from tuner.prepare import CheckedSweep
+    from tuner.sweep_file import SweepFile
 
 EXIT_BAD_INPUT = 2
 
@@ -48,7 +54,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # Overrides may come after options too (`sweep FILE --address A k=v`), which argparse
+    # does not join up for subcommands by itself.
+    args, extra = parser.parse_known_args(argv)
+    unknown = [arg for arg in extra if arg.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.overrides = [*args.overrides, *extra]
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     console = make_console()
     try:
@@ -62,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _checked(args: argparse.Namespace, console: Console):  # type: ignore[no-untyped-def]
+def _checked(args: argparse.Namespace, console: Console) -> tuple[SweepFile, CheckedSweep]:
     """The sweep file after every check that needs no cluster."""
     from tuner.prepare import check_sweep
     from tuner.sweep_file import load_sweep_file
@@ -92,7 +105,25 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
     )
 
 
+def _use_token_auth_if_available() -> None:
+    """Send this machine's Ray token when joining a cluster by address.
+
+    Clusters started by ``ray start`` require a token by default, but a driver given an
+    explicit address sends one only when RAY_AUTH_MODE says so, read when Ray is imported.
+    A person who set the mode keeps their choice; once Ray is imported, setting it would only
+    split this process from the Ray processes it starts.
+    """
+    if "RAY_AUTH_MODE" in os.environ or "ray" in sys.modules:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def _sweep(args: argparse.Namespace, console: Console) -> None:
+    if args.address:
+        _use_token_auth_if_available()  # before Ray is imported
+
     from tuner.console import print_ranking
     from tuner.prepare import training_job
     from tuner.sweep import connect, run_sweep
@@ -110,7 +141,8 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
         f"Sweep {spec.name!r}: {spec.search.num_trials} trials of {spec.model.name_or_path}, "
         f"optimising {spec.objective.metric} ({spec.objective.mode})"
     )
-    outcome = run_sweep(spec, job, console, address=args.address)
+    outcome = run_sweep(spec, job, console)
+    console.print()
     print_ranking(console, outcome.trials, spec.objective.metric, spec.objective.mode or "max")
     stopped = sum(row.outcome == "stopped" for row in outcome.trials)
     failed = sum(row.outcome == "failed" for row in outcome.trials)

@@ -22,7 +22,7 @@ class ProgressPrinter(Callback):
         self.mode = mode
         self.total = total
         self.finished = 0
-        self.best: float | None = None
+        self.latest: dict[str, float] = {}  # each trial's latest score, as the ranking uses
         self.started_at = time.monotonic()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -34,7 +34,8 @@ class ProgressPrinter(Callback):
 
     def _prefix(self) -> str:
         elapsed = format_seconds(time.monotonic() - self.started_at)
-        best = "-" if self.best is None else f"{self.best:.4f}"
+        pick = max if self.mode == "max" else min
+        best = f"{pick(self.latest.values()):.4f}" if self.latest else "-"
         return (
             f"[dim]{elapsed:>6} [{self.finished}/{self.total} done, best {self.metric} {best}][/]"
         )
@@ -50,8 +51,7 @@ class ProgressPrinter(Callback):
         value = result.get(self.metric)
         if value is None:
             return
-        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
-            self.best = float(value)
+        self.latest[trial.trial_id] = float(value)
         self.console.print(
             f"{self._prefix()} {trial} epoch {result.get('epoch', 0):g}: "
             f"{self.metric} {value:.4f}, train loss {result.get('train_loss', float('nan')):.4f}"

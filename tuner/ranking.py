@@ -31,7 +31,7 @@ def collect_trials(grid: ResultGrid, spec: SweepSpec) -> list[TrialRow]:
     for index in range(len(grid)):
         result = grid[index]
         metrics = result.metrics or {}
-        trial_id = str(metrics.get("trial_id") or result.path.rsplit("/", 1)[-1])
+        trial_id = result.path.rstrip("/").rsplit("/", 1)[-1]  # the name progress lines use
         epochs = float(metrics.get("epoch", 0.0))
         value = metrics.get(spec.objective.metric)
         objective = float(value) if value is not None and math.isfinite(value) else None
@@ -75,9 +75,9 @@ def _status(
 ) -> tuple[str, str]:
     if error is not None:
         return "failed", f"failed: {failure_reason(error)}"
+    if "epoch" not in metrics:
+        return "stopped", "stopped before its first evaluation"
     planned = float(metrics.get("planned_epochs", epochs))
-    if not metrics or "epoch" not in metrics:
-        return "failed", "failed: ended without reporting a result"
     if epochs + 1e-6 < planned:
         who = "ASHA" if spec.scheduler.type == "asha" else "the time budget"
         return "stopped", f"stopped by {who} after {_epochs(epochs)}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from ray.tune.experiment import Trial
 from rich.console import Console
 
 from trainables.train import TrainingJob
-from tuner.errors import FieldError
+from tuner.errors import FieldError, UsageError
 from tuner.progress import ProgressPrinter
 from tuner.ranking import TrialRow, collect_trials, rank
 from tuner.search import build_scheduler, build_searcher
@@ -80,14 +81,37 @@ def connect(spec: SweepSpec, address: str | None) -> None:
         check_capacity(spec, local_capacity(), "this machine")
         ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
     else:
-        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+        except ConnectionError as error:
+            raise UsageError(
+                f"--address {address}: {error}; if the cluster uses token authentication "
+                "(Ray's default), copy the head's ~/.ray/auth_token here or set RAY_AUTH_TOKEN"
+            ) from None
         check_capacity(spec, cluster_capacity(), f"the cluster at {address}")
 
 
-def run_sweep(
-    spec: SweepSpec, job: TrainingJob, console: Console, address: str | None = None
-) -> SweepOutcome:
-    """Search, with every trial a real fine-tuning run, and rank the trials."""
+def _check_reachable(address: str) -> None:
+    """Fail fast on a wrong HOST:PORT; Ray itself retries for minutes before giving up.
+
+    Raises:
+        UsageError: nothing listens at the address.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", or a ray:// client address: Ray's own error is quick and clear
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise UsageError(
+            f"--address {address}: no Ray cluster answers there ({error.strerror or error}); "
+            "check the head's address, or start one with `ray start --head`"
+        ) from None
+
+
+def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepOutcome:
+    """Search on the connected Ray cluster, every trial a real fine-tuning run; rank them."""
     storage = Path(spec.resources.storage_path).expanduser().resolve()
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = storage / run_name
@@ -113,6 +137,7 @@ def run_sweep(
             time_budget_s=spec.search.time_budget_s,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=run_name,
@@ -122,6 +147,9 @@ def run_sweep(
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
+    # With Tune's classic reporter, verbose=0 is silent; the newer one still prints a banner.
+    # Progress is ProgressPrinter's job.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune logs each failed trial's whole traceback; the progress line gives the reason and
     # the trial's error.txt keeps the traceback.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
