@@ -29,7 +29,6 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -270,19 +269,19 @@ def _split(
             f"{len(frame)} training rows are too few to split off a {name} split; "
             f"give data.{name} or change the fraction",
         )
+    return _take(frame, size, seed)
+
+
+def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    return frame if size >= len(frame) else _take(frame, size, seed)[1]
+
+
+def _take(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the rest, ``size`` rows): stratified by label where every class allows it, seeded."""
     kept, taken = train_test_split(
         frame, test_size=size, random_state=seed, stratify=_strata(frame, size)
     )
     return kept.reset_index(drop=True), taken.reset_index(drop=True)
-
-
-def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    if size >= len(frame):
-        return frame
-    _, sample = train_test_split(
-        frame, test_size=size, random_state=seed, stratify=_strata(frame, size)
-    )
-    return sample.reset_index(drop=True)
 
 
 def _strata(frame: pd.DataFrame, size: int) -> pd.Series | None:

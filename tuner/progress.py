@@ -10,7 +10,7 @@ from ray.tune.experiment import Trial
 from rich.console import Console
 
 from tuner.console import format_params, format_seconds, make_console
-from tuner.ranking import failure_reason
+from tuner.ranking import failure_reason, stopped_early
 
 
 class ProgressPrinter(Callback):
@@ -63,8 +63,7 @@ class ProgressPrinter(Callback):
         self.finished += 1
         last = trial.last_result or {}
         epochs = float(last.get("epoch", 0.0))
-        planned = float(last.get("planned_epochs", epochs))
-        ended = "completed" if epochs + 1e-6 >= planned else f"stopped early at epoch {epochs:g}"
+        ended = f"stopped early at epoch {epochs:g}" if stopped_early(last) else "completed"
         self.console.print(f"{self._prefix()} {trial} {ended}")
 
     def on_trial_error(

@@ -62,6 +62,12 @@ def rank(rows: list[TrialRow], mode: str) -> list[TrialRow]:
     return sorted(rows, key=key)
 
 
+def stopped_early(last_result: dict[str, Any]) -> bool:
+    """True when a trial's last report came before the epochs it was set to train."""
+    epochs = float(last_result.get("epoch", 0.0))
+    return epochs + 1e-6 < float(last_result.get("planned_epochs", epochs))
+
+
 def failure_reason(error: BaseException) -> str:
     """The last line of a trial's error, without Ray's wrapping and module paths."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -77,8 +83,7 @@ def _status(
         return "failed", f"failed: {failure_reason(error)}"
     if "epoch" not in metrics:
         return "stopped", "stopped before its first evaluation"
-    planned = float(metrics.get("planned_epochs", epochs))
-    if epochs + 1e-6 < planned:
+    if stopped_early(metrics):
         who = "ASHA" if spec.scheduler.type == "asha" else "the time budget"
         return "stopped", f"stopped by {who} after {_epochs(epochs)}"
     return "completed", "completed"
