@@ -109,7 +109,7 @@ def test_every_format_reads_to_the_same_normalised_shape(tmp_path: Path, fmt: st
     splits = load_splits(DataSpec(**paths))
 
     assert splits.label_names == ("negative", "positive")
-    assert not splits.has_pairs
+    assert "text_pair" not in splits.train.columns
     for split, frame in frames.items():
         table = getattr(splits, split)
         assert list(table.columns) == ["text", "label"]
@@ -224,7 +224,7 @@ def test_text_pairs_give_a_text_pair_column(tmp_path: Path) -> None:
         DataSpec(train=str(path), text_column="premise", text_pair_column="hypothesis")
     )
 
-    assert splits.has_pairs
+    assert "text_pair" in splits.train.columns
     for table in (splits.train, splits.validation, splits.test):
         assert table is not None
         assert set(table.columns) == {"text", "text_pair", "label"}

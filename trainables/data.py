@@ -40,10 +40,6 @@ class LabelledSplits:
     test: pd.DataFrame | None
     label_names: tuple[str, ...]
 
-    @property
-    def has_pairs(self) -> bool:
-        return "text_pair" in self.train.columns
-
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.train), "validation": len(self.validation)}
         if self.test is not None:

@@ -20,10 +20,14 @@ def check_training_arguments(spec: SweepSpec) -> None:
     """
     from transformers import TrainingArguments
 
+    fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
+    _check_keys(spec, fields)
+    _check_values(spec, fields, TrainingArguments)
+
+
+def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> None:
     from trainables.train import MANAGED_ARGUMENTS
 
-    known = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
-    fixed = spec.training.arguments()
     # num_train_epochs and seed have defaults; only a value the file sets conflicts.
     written = spec.training.model_fields_set | set(spec.training.model_extra or {})
     for key in spec.search_space:
@@ -32,14 +36,19 @@ def check_training_arguments(spec: SweepSpec) -> None:
                 f"search_space.{key}",
                 f"{key} is also fixed in training; remove it from one of the two",
             )
-    for section, keys in (("training", fixed), ("search_space", spec.search_space)):
+    for section, keys in (
+        ("training", spec.training.arguments()),
+        ("search_space", spec.search_space),
+    ):
         for key in keys:
             if key in MANAGED_ARGUMENTS:
                 raise FieldError(f"{section}.{key}", f"not settable here: {MANAGED_ARGUMENTS[key]}")
-            if key not in known:
-                raise FieldError(f"{section}.{key}", _unknown_argument(key, known))
+            if key not in fields:
+                raise FieldError(f"{section}.{key}", _unknown_argument(key, set(fields)))
 
-    fields = {f.name: f for f in dataclasses.fields(TrainingArguments)}
+
+def _check_values(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]], factory: Any) -> None:
+    fixed = spec.training.arguments()
     for key, value in fixed.items():
         _check_value(f"training.{key}", fields[key], value)
     # TrainingArguments checks precision settings against this machine's hardware; trials
@@ -47,7 +56,7 @@ def check_training_arguments(spec: SweepSpec) -> None:
     skipped = HARDWARE_CHECKED if spec.resources.gpus_per_trial > 0 else set()
     portable = {key: value for key, value in fixed.items() if key not in skipped}
     with tempfile.TemporaryDirectory() as scratch:
-        _try_arguments(TrainingArguments, {**portable, "output_dir": scratch}, "training")
+        _try_arguments(factory, {**portable, "output_dir": scratch}, "training")
         for name, param in spec.search_space.items():
             if isinstance(param, CategoricalParam):
                 candidates = list(param.choices)
@@ -57,7 +66,7 @@ def check_training_arguments(spec: SweepSpec) -> None:
                 _check_value(f"search_space.{name}", fields[name], value)
                 if name not in skipped:
                     _try_arguments(
-                        TrainingArguments,
+                        factory,
                         {**portable, "output_dir": scratch, name: value},
                         f"search_space.{name}",
                     )

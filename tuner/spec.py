@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 import optuna.distributions as od
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TASK_TYPES = ("sequence_classification",)
-
 
 class Section(BaseModel):
     """A part of the sweep file: unknown keys are errors, values never change after parsing."""

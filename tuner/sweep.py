@@ -158,4 +158,4 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepOutco
 
 
 def _trial_name(trial: Trial) -> str:
-    return f"trial_{trial.trial_id.rsplit('_', 1)[-1]}"
+    return f"trial_{trial.trial_id}"

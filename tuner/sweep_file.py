@@ -26,7 +26,6 @@ class SweepFile:
 
     path: Path
     spec: SweepSpec
-    raw: dict[str, Any]
     lines: dict[FieldPath, int]
     overridden: dict[FieldPath, str] = field(default_factory=dict)
 
@@ -77,7 +76,7 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
         spec = SweepSpec.model_validate(raw)
     except ValidationError as error:
         raise UsageError(_describe(error, path, raw, lines, overridden)) from None
-    return SweepFile(path=path, spec=spec, raw=raw, lines=lines, overridden=overridden)
+    return SweepFile(path=path, spec=spec, lines=lines, overridden=overridden)
 
 
 def parse_override(text: str) -> tuple[FieldPath, Any]:
