@@ -49,9 +49,7 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
     if not path.is_file():
         raise UsageError(f"{path}: no such sweep file; pass the path of a YAML file")
     try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        node, raw = _parse(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else "?"
         context = error.context or ""
@@ -77,6 +75,16 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
     except ValidationError as error:
         raise UsageError(_describe(error, path, raw, lines, overridden)) from None
     return SweepFile(path=path, spec=spec, lines=lines, overridden=overridden)
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the values built from it, in one parse."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def parse_override(text: str) -> tuple[FieldPath, Any]:
