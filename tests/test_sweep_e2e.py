@@ -13,7 +13,8 @@ from ray import tune
 from tuner.cli import main
 from tuner.prepare import check_sweep, training_job
 from tuner.ranking import rank
-from tuner.sweep import SPEC_FILE, connect, run_sweep
+from tuner.results import SPEC_FILE
+from tuner.sweep import connect, run_sweep
 from tuner.sweep_file import load_sweep_file
 
 
@@ -67,7 +68,10 @@ def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
     code = main(["sweep", str(write_sweep(valid_sweep))])
     out = capsys.readouterr().out
     assert code == 0
-    assert "failed: NonFiniteLossError: training loss became" in out
+    # The ranked table: Tune retried the trial (fault_tolerance.max_retries, 2 by default).
+    assert "failed after 2 retries: NonFiniteLossError: training loss became" in out
+    assert out.count("crashed") == 2
+    assert "[red]" not in out and "failed: NonFiniteLossError" in out.split("Trials ranked")[0]
     assert "completed" in out
     assert "2 trials in" in out and "1 failed" in out
     assert "Traceback" not in capsys.readouterr().err
@@ -79,3 +83,5 @@ def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
     last = [json.loads(line) for line in (finished[0] / "result.json").read_text().splitlines()][-1]
     assert last["epoch"] == 2
     assert math.isfinite(last["eval_loss"])
+    # Finished trials keep no checkpoint: nothing would continue from it.
+    assert not list(run_dir.glob("trial_*/checkpoint_*"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,8 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]):
         max_length=16,
     )
     tokenizer = load_tokenizer(model)
-    features = tokenize_splits(load_splits(data), tokenizer, data.max_length)
+    splits = dataclasses.replace(load_splits(data), test=None)  # as a search's job has it
+    features = tokenize_splits(splits, tokenizer, data.max_length)
 
     def make(**training: object) -> TrainingJob:
         return TrainingJob(
@@ -81,3 +84,34 @@ def test_diverging_loss_fails_with_a_reason(job_factory, tmp_path):
     job = job_factory(num_train_epochs=1, logging_steps=1)
     with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf)"):
         train_and_evaluate(job, {"learning_rate": 1.0e30}, lambda _: None, tmp_path)
+
+
+def test_a_resumed_run_continues_from_its_checkpoint_and_ends_the_same(job_factory, tmp_path):
+    job = job_factory(num_train_epochs=2, evaluations_per_epoch=2, seed=5)
+    params = {"learning_rate": 3.0e-3, "per_device_train_batch_size": 16}
+    reports: list[dict[str, float]] = []
+    kept: dict[float, Path] = {}
+
+    def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:
+        reports.append(metrics)
+        if checkpoint is not None:  # keep a copy, as Tune keeps one in the trial's storage
+            kept[metrics["epoch"]] = Path(
+                shutil.copytree(checkpoint, tmp_path / f"kept-{len(kept)}")
+            )
+
+    whole = train_and_evaluate(job, params, report, tmp_path / "whole", checkpoints=True)
+    assert [r["epoch"] for r in reports] == [0.5, 1.0, 1.5, 2.0]
+    assert sorted(kept) == [0.5, 1.0, 1.5]  # none after the last evaluation
+    saved = {path.name for path in kept[1.0].iterdir()}
+    assert {"optimizer.pt", "scheduler.pt", "trainer_state.json", "model.safetensors"} <= saved
+    assert any(name.startswith("rng_state") for name in saved)
+
+    resumed_reports: list[dict[str, float]] = []
+    resumed = train_and_evaluate(
+        job, params, lambda m, checkpoint=None: resumed_reports.append(m), tmp_path / "resumed",
+        checkpoints=True, resume_from=kept[1.0],
+    )  # fmt: skip
+    assert [r["epoch"] for r in resumed_reports] == [1.5, 2.0]  # not from epoch 0 again
+    assert all(r["resumed_at_epoch"] == 1.0 for r in resumed_reports)
+    assert resumed["eval_loss"] == pytest.approx(whole["eval_loss"], rel=1e-4)
+    assert resumed["accuracy"] == whole["accuracy"]

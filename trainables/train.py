@@ -2,16 +2,18 @@
 
 `train_and_evaluate` knows nothing about Ray. It evaluates ``evaluations_per_epoch`` times per
 epoch and hands each evaluation to ``report``; a trial, a retrain and a production run differ
-only in what ``report`` does with it.
+only in what ``report`` does with it, and in whether the job carries a test split. A search's
+job never does (see `tuner.prepare.training_job`): the test split is scored once, after
+training, and only for retrained and production models.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers import (
@@ -30,7 +32,13 @@ from trainables.metrics import classification_metrics
 from trainables.modeling import load_classifier
 from tuner.spec import ModelSpec, TrainingSpec
 
-Report = Callable[[dict[str, float]], None]
+
+class Report(Protocol):
+    """Where evaluations go: ``report(metrics)``, or with the folder of a checkpoint saved
+    right after the evaluation, which the callee may move or delete."""
+
+    def __call__(self, metrics: dict[str, float], checkpoint: Path | None = None) -> None: ...
+
 
 # Settings the training step owns: evaluation and saving follow the sweep, not the Trainer's
 # own schedule, and nothing is sent to outside trackers.
@@ -67,11 +75,22 @@ def train_and_evaluate(
     hyperparameters: Mapping[str, Any],
     report: Report,
     output_dir: Path,
+    save_to: Path | None = None,
+    checkpoints: bool = False,
+    resume_from: Path | None = None,
 ) -> dict[str, float]:
     """Fine-tune with the fixed settings overridden by ``hyperparameters``.
 
+    When the job has a test split, the trained model is scored on it once, at the end, and
+    that score is reported with the last validation metrics under ``test_`` names. With
+    ``save_to``, the model and tokenizer are saved there for ``from_pretrained``.
+
+    With ``checkpoints``, every evaluation but the last is reported together with a checkpoint
+    of the whole training state (weights, optimizer, scheduler, RNG, progress), and
+    ``resume_from`` continues from such a checkpoint instead of starting over.
+
     Returns:
-        The metrics of the last evaluation (the same dict last passed to ``report``).
+        The metrics of the last report.
 
     Raises:
         NonFiniteLossError: the training or evaluation loss became NaN or infinite.
@@ -90,7 +109,7 @@ def train_and_evaluate(
         "logging_nan_inf_filter": False,
     }
     args = TrainingArguments(**arguments)
-    reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs)
+    reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
     trainer = Trainer(
         model=load_classifier(job.model, features.label_names),
         args=args,
@@ -99,11 +118,27 @@ def train_and_evaluate(
         processing_class=job.tokenizer,
         data_collator=DataCollatorWithPadding(job.tokenizer),
         compute_metrics=classification_metrics(len(features.label_names)),
-        callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch), reporter],
+        callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints), reporter],
     )
     trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
-    trainer.train()
-    return reporter.last
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    final = reporter.last
+    if features.test is not None:
+        trainer.remove_callback(reporter)  # the test score is no evaluation of the schedule
+        test = trainer.evaluate(features.test, metric_key_prefix="test")
+        final = {**final, **_without_timings(test)}  # test_accuracy, test_loss, ...
+        report(final)
+    if save_to is not None:
+        trainer.save_model(str(save_to))  # the tokenizer too: it is the processing class
+    return final
+
+
+def _without_timings(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if not key.endswith(("_runtime", "_per_second"))
+    }
 
 
 class _EvaluateOnSchedule(TrainerCallback):
@@ -113,29 +148,53 @@ class _EvaluateOnSchedule(TrainerCallback):
     comparable, which is what the early-stopping scheduler needs.
     """
 
-    def __init__(self, evaluations_per_epoch: int) -> None:
+    def __init__(self, evaluations_per_epoch: int, checkpoints: bool) -> None:
         self.per_epoch = evaluations_per_epoch
+        self.checkpoints = checkpoints
         self.done = 0
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
+    ) -> None:
+        self.done = self._reached(state)  # above 0 when resuming from a checkpoint
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
     ) -> None:
-        reached = math.floor((state.epoch or 0.0) * self.per_epoch + 1e-6)
-        if reached > self.done or state.global_step >= state.max_steps:
+        reached = self._reached(state)
+        last_step = state.global_step >= state.max_steps
+        if reached > self.done or last_step:
             self.done = reached
             control.should_evaluate = True
             control.should_log = True  # so the report carries the training loss so far
+            # The last evaluation needs no checkpoint: nothing is left to continue.
+            control.should_save = self.checkpoints and not last_step
+
+    def _reached(self, state: TrainerState) -> int:
+        return math.floor((state.epoch or 0.0) * self.per_epoch + 1e-6)
 
 
 class _ReportEvaluations(TrainerCallback):
-    """Send each evaluation to ``report``; fail on a non-finite loss."""
+    """Send each evaluation to ``report``, with its checkpoint once saved; fail on a non-finite
+    loss."""
 
-    def __init__(self, report: Report, train_rows: int, planned_epochs: float) -> None:
+    def __init__(
+        self, report: Report, train_rows: int, planned_epochs: float, checkpoints: bool
+    ) -> None:
         self.report = report
         self.train_rows = train_rows
         self.planned_epochs = planned_epochs
+        self.checkpoints = checkpoints
         self.train_loss = math.nan
+        self.resumed_at: float | None = None
         self.last: dict[str, float] = {}
+        self.pending: dict[str, float] | None = None
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
+    ) -> None:
+        if state.global_step > 0:  # restored from a checkpoint
+            self.resumed_at = round(state.epoch or 0.0, 4)
 
     def on_log(
         self,
@@ -157,10 +216,9 @@ class _ReportEvaluations(TrainerCallback):
         metrics: dict[str, float] | None = None,
         **_: Any,
     ) -> None:
-        scores = {
-            (key if key == "eval_loss" else key.removeprefix("eval_")): float(value)
-            for key, value in (metrics or {}).items()
-            if not key.endswith(("_runtime", "_per_second"))
+        scores = {  # accuracy, f1_macro, ..., and eval_loss
+            (key if key == "eval_loss" else key.removeprefix("eval_")): value
+            for key, value in _without_timings(metrics or {}).items()
         }
         _check_finite("evaluation loss", scores.get("eval_loss", 0.0), state)
         epoch = round(state.epoch or 0.0, 4)
@@ -171,7 +229,20 @@ class _ReportEvaluations(TrainerCallback):
             "train_loss": self.train_loss,
             "planned_epochs": float(self.planned_epochs),
         }
-        self.report(self.last)
+        if self.resumed_at is not None:
+            self.last["resumed_at_epoch"] = self.resumed_at
+        if self.checkpoints and state.global_step < state.max_steps:
+            self.pending = self.last  # reported with its checkpoint, in on_save
+        else:
+            self.report(self.last)
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
+    ) -> None:
+        if self.pending is not None:
+            folder = Path(args.output_dir or ".", f"checkpoint-{state.global_step}")
+            self.report(self.pending, checkpoint=folder)
+            self.pending = None
 
 
 def _check_finite(what: str, value: float, state: TrainerState) -> None:

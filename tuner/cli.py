@@ -1,4 +1,5 @@
-"""The ``tuner`` command: ``validate`` a sweep file, or run the ``sweep`` it describes.
+"""The ``tuner`` command: ``validate`` and ``sweep`` a sweep file; ``report`` and ``retrain``
+a sweep's results folder; ``train`` the best configuration for production.
 
 Bad input ends with one line on stderr that names the file, line and field, and exit code 2,
 before any cluster work starts.
@@ -21,6 +22,7 @@ from tuner.errors import FieldError, UsageError
 
 if TYPE_CHECKING:
     from tuner.prepare import CheckedSweep
+    from tuner.results import SweepRun
     from tuner.sweep_file import SweepFile
 
 EXIT_BAD_INPUT = 2
@@ -32,24 +34,66 @@ def _parser() -> argparse.ArgumentParser:
         description="Hyperparameter search for fine-tuning transformer models on Ray.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in [
-        ("validate", "check a sweep file, its data and its model, then exit"),
-        ("sweep", "run the sweep a file describes and print the ranked trials"),
-    ]:
-        command = commands.add_parser(name, help=text, description=text)
-        command.add_argument("file", help="the sweep file (YAML), e.g. search_spaces/x.yaml")
-        command.add_argument(
-            "overrides",
-            nargs="*",
-            metavar="key=value",
-            help="override a setting of the file, e.g. search.num_trials=4",
+
+    def command(name: str, text: str, target: str, target_help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument(target, help=target_help)
+        return sub
+
+    def overrides(sub: argparse.ArgumentParser, example: str) -> None:
+        sub.add_argument(
+            "overrides", nargs="*", metavar="key=value", help=f"override a setting, e.g. {example}"
         )
-        if name == "sweep":
-            command.add_argument(
-                "--address",
-                help="join the Ray cluster at this address (e.g. 10.0.0.5:6379 or auto); "
-                "default: start a local Ray instance",
-            )
+
+    def address(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--address",
+            help="join the Ray cluster at this address (e.g. 10.0.0.5:6379 or auto); "
+            "default: start a local Ray instance",
+        )
+
+    sweep_file = "the sweep file (YAML), e.g. search_spaces/x.yaml"
+    run_dir = "a sweep's results folder, as `tuner sweep` printed it"
+    validate = command("validate", "check a sweep file, its data and its model", "file", sweep_file)
+    overrides(validate, "search.num_trials=4")
+    sweep = command(
+        "sweep",
+        "run the sweep a file describes, retrain the best, write the reports and best.yaml",
+        "file",
+        sweep_file,
+    )
+    overrides(sweep, "search.num_trials=4")
+    address(sweep)
+    resume = command(
+        "resume",
+        "finish a sweep whose driver was stopped or killed: no trial lost or run twice",
+        "run_dir",
+        run_dir,
+    )
+    address(resume)
+    report = command(
+        "report", "write the reports of a finished or running sweep", "run_dir", run_dir
+    )
+    report.add_argument("--output", help="write the report files here instead of run_dir")
+    retrain = command(
+        "retrain",
+        "retrain a sweep's best configurations with several seeds, score them on the test split",
+        "run_dir",
+        run_dir,
+    )
+    retrain.add_argument(
+        "--top-k", type=int, help="configurations to retrain (default: the file's)"
+    )
+    retrain.add_argument("--seeds", type=int, help="seeds per configuration (default: the file's)")
+    address(retrain)
+    train = command(
+        "train",
+        "production training from best.yaml; saves a model that from_pretrained loads",
+        "file",
+        "best.yaml, as retrain wrote it",
+    )
+    overrides(train, "training_arguments.num_train_epochs=5")
+    train.add_argument("--output", help="the model folder (default: training_arguments.output_dir)")
     return parser
 
 
@@ -61,14 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [arg for arg in extra if arg.startswith("-")]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.overrides = [*args.overrides, *extra]
+    if extra and not hasattr(args, "overrides"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, "overrides"):
+        args.overrides = [*args.overrides, *extra]
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     console = make_console()
+    commands = {
+        "validate": _validate,
+        "sweep": _sweep,
+        "resume": _resume,
+        "report": _report,
+        "retrain": _retrain,
+        "train": _train,
+    }
     try:
-        if args.command == "validate":
-            _validate(args, console)
-        else:
-            _sweep(args, console)
+        commands[args.command](args, console)
     except UsageError as error:
         print(f"tuner: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -124,7 +176,6 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
     if args.address:
         _use_token_auth_if_available()  # before Ray is imported
 
-    from tuner.console import print_ranking
     from tuner.prepare import training_job
     from tuner.sweep import connect, run_sweep
 
@@ -141,13 +192,142 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
         f"Sweep {spec.name!r}: {spec.search.num_trials} trials of {spec.model.name_or_path}, "
         f"optimising {spec.objective.metric} ({spec.objective.mode})"
     )
-    outcome = run_sweep(spec, job, console)
+    run = run_sweep(spec, job, console)
+    _finish(run, checked, started, console)
+
+
+def _resume(args: argparse.Namespace, console: Console) -> None:
+    if args.address:
+        _use_token_auth_if_available()
+
+    from tuner.prepare import check_sweep, training_job
+    from tuner.results import SPEC_FILE, load_spec
+    from tuner.sweep import connect, resume_sweep
+
+    run_dir, spec = load_spec(args.run_dir)
+    started = time.monotonic()
+    with console.status("checking the data and the model"):
+        try:
+            checked = check_sweep(spec)
+            job = training_job(checked)
+            connect(spec, args.address)
+        except FieldError as error:
+            raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
+    console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
+    _finish(resume_sweep(run_dir, spec, job), checked, started, console)
+
+
+def _finish(run: SweepRun, checked: CheckedSweep, started: float, console: Console) -> None:
+    """After the search: the ranking, the reports, then the retrain if the file asks for it."""
+    from tuner.console import print_ranking
+    from tuner.report import write_reports
+    from tuner.retrain import load_summary
+
     console.print()
-    print_ranking(console, outcome.trials, spec.objective.metric, spec.objective.mode or "max")
-    stopped = sum(row.outcome == "stopped" for row in outcome.trials)
-    failed = sum(row.outcome == "failed" for row in outcome.trials)
+    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
+    stopped = sum(row.outcome == "stopped" for row in run.trials)
+    failed = sum(row.outcome == "failed" for row in run.trials)
     console.print(
-        f"{len(outcome.trials)} trials in {time.monotonic() - started:.0f}s: "
+        f"{len(run.trials)} trials in {time.monotonic() - started:.0f}s: "
         f"{stopped} stopped early by the scheduler, {failed} failed."
     )
-    console.print(f"Results (Tune's layout, readable by Tune's tools): {outcome.run_dir}")
+    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}")
+    summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
+    write_reports(run, summary)  # the search is safe on disk before the retrain starts
+    retrain = run.spec.retrain
+    if retrain.enabled and summary is None:
+        _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)
+    else:
+        console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+
+
+def _report(args: argparse.Namespace, console: Console) -> None:
+    from tuner.console import print_ranking
+    from tuner.report import print_retrain, write_reports
+    from tuner.results import load_run
+    from tuner.retrain import load_summary
+
+    run = load_run(args.run_dir)
+    summary = load_summary(run.run_dir)
+    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
+    if summary is not None:
+        print_retrain(console, summary)
+    out_dir = Path(args.output) if args.output else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--output {out_dir}: a file is there; give a folder")
+    paths = write_reports(run, summary, out_dir)
+    console.print(f"Report: {paths[-1]} (and {', '.join(p.name for p in paths[:-1])})")
+
+
+def _retrain(args: argparse.Namespace, console: Console) -> None:
+    if args.address:
+        _use_token_auth_if_available()
+
+    from tuner.prepare import check_sweep, require_test_split
+    from tuner.results import SPEC_FILE, load_run
+    from tuner.retrain import seed_values, select_candidates
+    from tuner.sweep import connect
+
+    run = load_run(args.run_dir)
+    spec = run.spec
+    top_k = spec.retrain.top_k if args.top_k is None else args.top_k
+    seeds = spec.retrain.seeds if args.seeds is None else args.seeds
+    select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
+    seed_values(spec.training.seed, seeds)
+    with console.status("checking the data and the model"):
+        try:
+            checked = check_sweep(spec)
+            require_test_split(checked)
+            connect(spec, args.address)
+        except FieldError as error:
+            raise UsageError(f"{run.run_dir / SPEC_FILE}: {error}") from None
+    _retrain_and_hand_off(run, checked, top_k, seeds, console)
+
+
+def _retrain_and_hand_off(
+    run: SweepRun, checked: CheckedSweep, top_k: int, seeds: int, console: Console
+) -> None:
+    """Retrain the best, write retrain.json, best.yaml/json and the reports again."""
+    from trainables.data import LabelledSplits
+    from tuner.handoff import data_fingerprint, write_best
+    from tuner.prepare import training_job
+    from tuner.report import print_retrain, write_reports
+    from tuner.results import SPEC_FILE
+    from tuner.retrain import run_retrain, save_summary, seed_values, select_candidates
+
+    candidates = select_candidates(run, top_k)
+    seed_list = seed_values(run.spec.training.seed, seeds)
+    try:
+        job = training_job(checked, with_test=True)
+    except FieldError as error:
+        raise UsageError(f"{run.run_dir / SPEC_FILE}: {error}") from None
+    console.print(
+        f"\nRetraining the top {len(candidates)} configuration(s) with seeds "
+        f"{', '.join(map(str, seed_list))} at their full budget "
+        f"({len(candidates) * len(seed_list)} runs); winner by mean validation score"
+    )
+    summary = run_retrain(run, job, candidates, seed_list, console)
+    save_summary(run.run_dir, summary)
+    console.print()
+    print_retrain(console, summary)
+    splits: LabelledSplits = checked.splits
+    best_yaml, best_json = write_best(
+        run, summary, data_fingerprint(splits.train, splits.label_names)
+    )
+    write_reports(run, summary)
+    console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
+    console.print(f"  train it for production: tuner train {best_yaml}")
+    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+
+
+def _train(args: argparse.Namespace, console: Console) -> None:
+    from tuner.handoff import load_best
+    from tuner.production import output_folder, train_best
+
+    source = Path(args.file)
+    handoff = load_best(source, args.overrides)
+    output = output_folder(handoff, args.output)
+    console.print(f"Training {handoff.model.name_or_path} as sweep {handoff.sweep!r} found best")
+    final = train_best(handoff, source, output, console)
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith("test_"))
+    console.print(f"Saved model and tokenizer to {output}" + (f"; {scores}" if scores else ""))

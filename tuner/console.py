@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from tuner.ranking import TrialRow
+
+if TYPE_CHECKING:
+    from tuner.retrain import Interval
 
 # Column headers for common settings; others show under their own names.
 SHORT_NAMES = {
@@ -41,6 +44,13 @@ def format_value(value: Any) -> str:
 
 def format_params(params: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={format_value(value)}" for key, value in params.items())
+
+
+def format_interval(stats: Interval) -> str:
+    """0.9433 ± 0.0058 [0.9290, 0.9577], or the one score there is."""
+    if stats.std is None or stats.low is None or stats.high is None:
+        return f"{stats.mean:.4f} (one seed)"
+    return f"{stats.mean:.4f} ± {stats.std:.4f} [{stats.low:.4f}, {stats.high:.4f}]"
 
 
 def format_seconds(seconds: float) -> str:

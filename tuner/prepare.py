@@ -6,6 +6,7 @@ the cluster is up.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
@@ -15,6 +16,7 @@ from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.train import TrainingJob
 from tuner.checks import check_search, check_training_arguments, resolve_objective
+from tuner.errors import FieldError
 from tuner.spec import SweepSpec
 
 
@@ -34,13 +36,42 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     check_search(spec)
     splits = load_splits(spec.data)
     spec = resolve_objective(spec, len(splits.label_names))
-    return CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
+    checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
+    if spec.retrain.enabled:
+        require_test_split(checked)
+    return checked
 
 
-def training_job(checked: CheckedSweep) -> TrainingJob:
-    """Tokenize once for the whole sweep; every trial shares the result."""
+def require_test_split(checked: CheckedSweep) -> None:
+    """Retrained models are scored on held-out data, so there must be some.
+
+    Raises:
+        FieldError: the data has no test split.
+    """
+    if checked.splits.test is None:
+        raise FieldError(
+            "data.test",
+            "the data has no test split to score retrained models on; give data.test, "
+            "data.hub.test_split or data.split.test > 0, or set retrain.enabled=false",
+        )
+
+
+def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJob:
+    """Tokenize once for the whole sweep; every trial shares the result.
+
+    A search's job leaves the test split out (it is not even tokenized), so no trial and no
+    selection can see it; retraining asks for it ``with_test``.
+
+    Raises:
+        FieldError: ``with_test``, but the data has no test split.
+    """
     spec = checked.spec
-    features = tokenize_splits(checked.splits, checked.tokenizer, spec.data.max_length)
+    splits = checked.splits
+    if with_test:
+        require_test_split(checked)
+    else:
+        splits = dataclasses.replace(splits, test=None)
+    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length)
     return TrainingJob(
         model=spec.model, training=spec.training, features=features, tokenizer=checked.tokenizer
     )

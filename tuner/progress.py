@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -16,8 +18,16 @@ from tuner.ranking import failure_reason, stopped_early
 class ProgressPrinter(Callback):
     """Prints each trial's start, evaluations and end, with the sweep's count and best score."""
 
-    def __init__(self, console: Console, metric: str, mode: str, total: int) -> None:
+    def __init__(
+        self,
+        console: Console,
+        metric: str,
+        mode: str,
+        total: int,
+        describe: Callable[[dict[str, Any]], str] = format_params,
+    ) -> None:
         self.console = console
+        self.describe = describe  # a trial's config in a few words
         self.metric = metric
         self.mode = mode
         self.total = total
@@ -30,7 +40,8 @@ class ProgressPrinter(Callback):
         return {key: value for key, value in self.__dict__.items() if key != "console"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, console=make_console())
+        # Restored by `tuner resume` in a new process: elapsed time counts from the resume.
+        self.__dict__.update(state, console=make_console(), started_at=time.monotonic())
 
     def _prefix(self) -> str:
         elapsed = format_seconds(time.monotonic() - self.started_at)
@@ -43,13 +54,18 @@ class ProgressPrinter(Callback):
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self.console.print(f"{self._prefix()} {trial} started: {format_params(trial.config)}")
+        self.console.print(f"{self._prefix()} {trial} started: {self.describe(trial.config)}")
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
         value = result.get(self.metric)
         if value is None:
+            return
+        held_out = {k: v for k, v in result.items() if k.startswith("test_") and k != "test_loss"}
+        if held_out:  # a retrained model's one score on the test split
+            scores = ", ".join(f"{key} {score:.4f}" for key, score in held_out.items())
+            self.console.print(f"{self._prefix()} {trial} scored on the test split: {scores}")
             return
         self.latest[trial.trial_id] = float(value)
         self.console.print(
@@ -66,11 +82,36 @@ class ProgressPrinter(Callback):
         ended = f"stopped early at epoch {epochs:g}" if stopped_early(last) else "completed"
         self.console.print(f"{self._prefix()} {trial} {ended}")
 
+    def on_trial_recover(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        reason = self._reason(trial)
+        self.console.print(
+            f"{self._prefix()} {trial} [yellow]crashed[/]"
+            + (f" ({reason})" if reason else "")
+            + "; Tune restarts it from its last checkpoint"
+        )
+
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         self.finished += 1
-        error = trial.get_error()
-        reason = failure_reason(error) if error is not None else ""
+        # The error file holds the whole traceback; the exception Tune keeps may have lost
+        # the message in Ray's wrapping.
+        error_file = Path(trial.path or "", "error.txt")
+        error = (
+            error_file.read_text(errors="replace") if error_file.is_file() else trial.get_error()
+        )
+        reason = failure_reason(error) if error is not None else "unknown error"
         self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {reason}")
         self.console.print(f"         full error: {trial.path}/error.txt")
+
+    @staticmethod
+    def _reason(trial: Trial) -> str:
+        # The error file holds the whole traceback; the exception Tune keeps may have lost
+        # the message in Ray's wrapping.
+        error_file = Path(trial.path or "", "error.txt")
+        if error_file.is_file():
+            return failure_reason(error_file.read_text(errors="replace"))
+        error = trial.get_error()
+        return failure_reason(error) if error is not None else ""

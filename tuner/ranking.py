@@ -1,50 +1,71 @@
-"""The trials of a sweep, ranked by the objective, each with a status a person can read."""
+"""The trials of a sweep, read back from its results folder and ranked by the objective.
+
+Everything is read from files Tune writes into each trial's folder (``params.json``,
+``result.json``, ``error.txt``), by paths relative to the run folder, so a finished, a running
+and a copied-elsewhere sweep all read the same way. Tune's experiment state adds whether a trial
+is still running; without it, the status is inferred from the trial's own files.
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from tuner.spec import SweepSpec
 
-if TYPE_CHECKING:
-    from ray.tune import ResultGrid
+# Tune's name for a trial's status in its experiment state, and ours.
+_LIVE_STATUSES = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
 
 
 @dataclass(frozen=True)
 class TrialRow:
-    """One trial as the ranking shows it."""
+    """One trial as the reports show it."""
 
     trial_id: str
-    outcome: str  # completed | stopped | failed
+    outcome: str  # completed | stopped | failed | running | pending | paused
     status: str  # e.g. "stopped by ASHA after 1 epoch", "failed: <reason>"
     objective: float | None
     epochs: float
     seconds: float
     hyperparameters: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list, compare=False)
+    """Every report of the trial, in order: metrics, epoch, examples seen, time."""
+    restarts: int = 0
+    """How often Tune restarted the trial after a crash or an error."""
 
 
-def collect_trials(grid: ResultGrid, spec: SweepSpec) -> list[TrialRow]:
-    """One row per trial of a finished (or interrupted) sweep."""
+def read_trials(experiment_dir: Path, spec: SweepSpec) -> list[TrialRow]:
+    """One row per trial folder of a Tune experiment, in folder-name order."""
+    states = _trial_states(experiment_dir)
     rows = []
-    for index in range(len(grid)):
-        result = grid[index]
-        metrics = result.metrics or {}
-        trial_id = result.path.rstrip("/").rsplit("/", 1)[-1]  # the name progress lines use
-        epochs = float(metrics.get("epoch", 0.0))
-        value = metrics.get(spec.objective.metric)
-        objective = float(value) if value is not None and math.isfinite(value) else None
-        outcome, status = _status(result.error, epochs, metrics, spec)
+    for trial_dir in sorted(path.parent for path in experiment_dir.glob("*/params.json")):
+        history = _read_history(trial_dir / "result.json")
+        last = history[-1] if history else {}
+        error_file = trial_dir / "error.txt"
+        error = (
+            error_file.read_text(encoding="utf-8", errors="replace")
+            if error_file.is_file()
+            else None
+        )
+        epochs = float(last.get("epoch", 0.0))
+        live, restarts = states.get(trial_dir.name, (None, 0))
+        outcome, status = _status(error, live, last, spec, restarts)
+        value = last.get(spec.objective.metric)
+        objective = float(value) if isinstance(value, int | float) else math.nan
         rows.append(
             TrialRow(
-                trial_id=trial_id,
+                trial_id=trial_dir.name,
                 outcome=outcome,
                 status=status,
-                objective=None if outcome == "failed" else objective,
+                objective=objective if math.isfinite(objective) and outcome != "failed" else None,
                 epochs=epochs,
-                seconds=float(metrics.get("time_total_s", 0.0)),
-                hyperparameters=dict(result.config or {}),
+                seconds=float(last.get("time_total_s", 0.0)),
+                hyperparameters=json.loads((trial_dir / "params.json").read_text()),
+                history=history,
+                restarts=restarts,
             )
         )
     return rows
@@ -68,7 +89,7 @@ def stopped_early(last_result: dict[str, Any]) -> bool:
     return epochs + 1e-6 < float(last_result.get("planned_epochs", epochs))
 
 
-def failure_reason(error: BaseException) -> str:
+def failure_reason(error: BaseException | str) -> str:
     """The last line of a trial's error, without Ray's wrapping and module paths."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     last = lines[-1] if lines else type(error).__name__
@@ -76,16 +97,62 @@ def failure_reason(error: BaseException) -> str:
     return f"{name.rsplit('.', 1)[-1]}: {message}" if sep else last
 
 
+def _read_history(result_file: Path) -> list[dict[str, Any]]:
+    """The trial's reports; a line cut short by a crash or a copy in progress is skipped."""
+    if not result_file.is_file():
+        return []
+    history = []
+    for line in result_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            report = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(report, dict):
+            history.append(report)
+    return history
+
+
+def _trial_states(experiment_dir: Path) -> dict[str, tuple[str, int]]:
+    """Trial folder name -> (Tune's status, restarts), from the newest experiment state.
+
+    The state file is Tune's own format; anything unexpected in it only means the statuses
+    are inferred from the trial folders instead.
+    """
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return {}
+    try:
+        found = {}
+        for trial_json, metadata_json in json.loads(states[-1].read_text())["trial_data"]:
+            trial, metadata = json.loads(trial_json), json.loads(metadata_json)
+            found[trial["relative_logdir"]] = (trial["status"], int(metadata["num_failures"]))
+        return found
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _status(
-    error: BaseException | None, epochs: float, metrics: dict[str, Any], spec: SweepSpec
+    error: str | None, live: str | None, last: dict[str, Any], spec: SweepSpec, restarts: int
 ) -> tuple[str, str]:
     if error is not None:
-        return "failed", f"failed: {failure_reason(error)}"
-    if "epoch" not in metrics:
+        restarts -= 1  # Tune counts the last, fatal failure too
+        retries = f" after {restarts} retr{'y' if restarts == 1 else 'ies'}" if restarts else ""
+        return "failed", f"failed{retries}: {failure_reason(error)}"
+    outcome, status = _unfailed_status(live, last, spec)
+    if restarts:
+        status += f" (restarted {'once' if restarts == 1 else f'{restarts} times'})"
+    return outcome, status
+
+
+def _unfailed_status(live: str | None, last: dict[str, Any], spec: SweepSpec) -> tuple[str, str]:
+    if live in _LIVE_STATUSES:
+        where = f" (epoch {_epochs(float(last['epoch']))})" if "epoch" in last else ""
+        return _LIVE_STATUSES[live], _LIVE_STATUSES[live] + where
+    if "epoch" not in last:
         return "stopped", "stopped before its first evaluation"
-    if stopped_early(metrics):
+    if stopped_early(last):
         who = "ASHA" if spec.scheduler.type == "asha" else "the time budget"
-        return "stopped", f"stopped by {who} after {_epochs(epochs)}"
+        return "stopped", f"stopped by {who} after {_epochs(float(last['epoch']))}"
     return "completed", "completed"
 
 

@@ -213,6 +213,16 @@ class ResourcesSpec(Section):
         return value
 
 
+class FaultToleranceSpec(Section):
+    """What survives a lost node, a crashed worker or a trial that raises."""
+
+    checkpoints: bool = True
+    """Save each trial's whole training state at every evaluation; a restarted trial
+    continues from its last one."""
+    max_retries: int = Field(2, ge=0)
+    """Restarts of a trial after a crash or an error, before it is reported as failed."""
+
+
 class RetrainSpec(Section):
     """Retraining of the best configurations with several seeds after the search."""
 
@@ -234,6 +244,7 @@ class SweepSpec(Section):
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     retrain: RetrainSpec = RetrainSpec()
 
     def max_epochs(self) -> float:

@@ -8,32 +8,27 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import ray
-import yaml
 from ray import tune
+from ray.tune import Callback
 from ray.tune.experiment import Trial
 from rich.console import Console
 
 from trainables.train import TrainingJob
 from tuner.errors import FieldError, UsageError
 from tuner.progress import ProgressPrinter
-from tuner.ranking import TrialRow, collect_trials, rank
+from tuner.results import SweepRun, load_run, save_spec
 from tuner.search import build_scheduler, build_searcher
 from tuner.spec import SweepSpec
 from tuner.trial import tune_trial
-
-SPEC_FILE = "sweep.yaml"
-
-
-@dataclass(frozen=True)
-class SweepOutcome:
-    run_dir: Path
-    trials: list[TrialRow]
 
 
 def local_capacity() -> dict[str, float]:
@@ -110,25 +105,20 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepOutcome:
+def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     """Search on the connected Ray cluster, every trial a real fine-tuning run; rank them."""
+    if job.features.test is not None:
+        raise ValueError("a search must not see the test split; build its job without it")
     storage = Path(spec.resources.storage_path).expanduser().resolve()
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = storage / run_name
     run_dir.mkdir(parents=True, exist_ok=False)
-    (run_dir / SPEC_FILE).write_text(
-        yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-    )
+    save_spec(run_dir, spec)
 
-    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
-    threads = max(1, int(spec.resources.cpus_per_trial))
-    trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, job=job, threads=threads), resources
-    )
     metric, mode = spec.objective.metric, spec.objective.mode
     assert mode is not None  # tuner.checks.resolve_objective fills it in
     tuner = tune.Tuner(
-        trainable,
+        trainable_for(tune_trial, spec, job),
         tune_config=tune.TuneConfig(
             search_alg=build_searcher(spec),
             scheduler=build_scheduler(spec, len(job.features.train)),
@@ -139,22 +129,96 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepOutco
             trial_dirname_creator=_trial_name,
             reuse_actors=True,
         ),
-        run_config=tune.RunConfig(
-            name=run_name,
-            storage_path=str(storage),
-            verbose=0,
-            callbacks=[ProgressPrinter(console, metric, mode, spec.search.num_trials)],
-            failure_config=tune.FailureConfig(max_failures=0),
+        run_config=run_config(
+            spec,
+            run_name,
+            str(storage),
+            ProgressPrinter(console, metric, mode, spec.search.num_trials),
         ),
     )
+    with tune_quietly():
+        tuner.fit()
+    return load_run(run_dir)
+
+
+def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
+    """Finish an interrupted sweep: Tune restores its trials and the searcher's Optuna study,
+    keeps finished trials, continues unfinished ones from their checkpoints and launches
+    only the trials still missing.
+
+    Raises:
+        UsageError: the folder holds no Tune state to resume from.
+    """
+    if job.features.test is not None:
+        raise ValueError("a search must not see the test split; build its job without it")
+    location = str(run_dir.resolve())
+    if not tune.Tuner.can_restore(location):
+        raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
+    tuner = tune.Tuner.restore(
+        location,
+        trainable=trainable_for(tune_trial, spec, job),
+        resume_unfinished=True,
+        resume_errored=False,  # failed trials used up their retries; they stay failed
+        restart_errored=False,
+    )
+    with tune_quietly():
+        tuner.fit()
+    return load_run(run_dir)
+
+
+def trainable_for(function: Callable[..., None], spec: SweepSpec, job: TrainingJob) -> Any:
+    """A Tune trainable: ``function(config, job, threads, checkpoints)`` with the trial's
+    resources.
+
+    The job (tokenized data and all) goes through the object store once, not once per trial.
+    """
+    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+    parameters = {
+        "job": job,
+        "threads": max(1, int(spec.resources.cpus_per_trial)),
+        "checkpoints": spec.fault_tolerance.checkpoints,
+    }
+    return tune.with_resources(tune.with_parameters(function, **parameters), resources)
+
+
+def run_config(spec: SweepSpec, name: str, storage: str, progress: Callback) -> tune.RunConfig:
+    """Where a Tune run keeps its results, and how it survives failures."""
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        verbose=0,
+        callbacks=[progress, DropFinishedCheckpoints()],
+        failure_config=tune.FailureConfig(max_failures=spec.fault_tolerance.max_retries),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
+
+
+class DropFinishedCheckpoints(Callback):
+    """A finished trial is never continued, so its last checkpoint only takes disk space."""
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        trial_dir = Path(trial.path or "")
+        if "://" not in (trial.path or "") and trial_dir.is_dir():
+            for checkpoint in trial_dir.glob("checkpoint_*"):
+                shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+@contextmanager
+def tune_quietly() -> Iterator[None]:
+    """Progress is ProgressPrinter's job: keep Tune's own reporting out of the terminal."""
     # With Tune's classic reporter, verbose=0 is silent; the newer one still prints a banner.
-    # Progress is ProgressPrinter's job.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune logs each failed trial's whole traceback; the progress line gives the reason and
     # the trial's error.txt keeps the traceback.
-    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    grid = tuner.fit()
-    return SweepOutcome(run_dir=run_dir, trials=rank(collect_trials(grid, spec), mode))
+    logger = logging.getLogger("ray.tune.execution.tune_controller")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _trial_name(trial: Trial) -> str:

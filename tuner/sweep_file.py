@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,6 +18,7 @@ from tuner.errors import FieldError, UsageError
 from tuner.spec import SweepSpec
 
 FieldPath = tuple[str, ...]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,23 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
         UsageError: the file is missing or malformed, or a field is wrong; the message names
             the file, the line and the field.
     """
-    path = Path(path)
+    spec, lines, overridden = load_yaml_model(Path(path), overrides, SweepSpec, "sweep file")
+    return SweepFile(path=Path(path), spec=spec, lines=lines, overridden=overridden)
+
+
+def load_yaml_model(
+    path: Path, overrides: list[str] | None, schema: type[Model], kind: str
+) -> tuple[Model, dict[FieldPath, int], dict[FieldPath, str]]:
+    """A YAML file with ``key.sub=value`` overrides, validated as ``schema``.
+
+    Returns:
+        The validated object, the line of each field, and the override that set each field.
+
+    Raises:
+        UsageError: the file is missing or malformed, or a field is wrong.
+    """
     if not path.is_file():
-        raise UsageError(f"{path}: no such sweep file; pass the path of a YAML file")
+        raise UsageError(f"{path}: no such {kind}; pass the path of a YAML file")
     try:
         node, raw = _parse(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as error:
@@ -60,7 +75,8 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: not valid YAML: {_one_line(str(error))}") from None
     if not isinstance(raw, dict):
-        raise UsageError(f"{path}: a sweep file is a mapping of sections (name, model, data, ...)")
+        sections = ", ".join(list(schema.model_fields)[:3])
+        raise UsageError(f"{path}: a {kind} is a mapping of sections ({sections}, ...)")
     lines: dict[FieldPath, int] = {}
     _collect_lines(node, (), lines)
 
@@ -71,10 +87,9 @@ def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> Swe
         overridden[keys] = override
 
     try:
-        spec = SweepSpec.model_validate(raw)
+        return schema.model_validate(raw), lines, overridden
     except ValidationError as error:
-        raise UsageError(_describe(error, path, raw, lines, overridden)) from None
-    return SweepFile(path=path, spec=spec, lines=lines, overridden=overridden)
+        raise UsageError(_describe(error, schema, path, raw, lines, overridden)) from None
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
@@ -139,6 +154,7 @@ def _where(
 
 def _describe(
     error: ValidationError,
+    schema: type[BaseModel],
     path: Path,
     raw: dict[str, Any],
     lines: dict[FieldPath, int],
@@ -150,7 +166,7 @@ def _describe(
     first = details[0]
     keys = _data_path(raw, first["loc"])
     dotted = ".".join(keys) or "(top level)"
-    message = _explain(first, keys)
+    message = _explain(first, keys, schema)
     more = (
         f" (and {len(details) - 1} more problem(s); fix this one first)" if len(details) > 1 else ""
     )
@@ -182,11 +198,11 @@ def _child(node: Any, item: int | str) -> Any:
     return _ABSENT
 
 
-def _explain(detail: Any, keys: FieldPath) -> str:
+def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     kind = detail["type"]
     value = detail.get("input")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(keys[:-1])
+        allowed = _allowed_keys(schema, keys[:-1])
         hint = difflib.get_close_matches(keys[-1], allowed, n=1)
         suggestion = f"did you mean {hint[0]!r}? " if hint else ""
         return f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
@@ -200,9 +216,9 @@ def _explain(detail: Any, keys: FieldPath) -> str:
     return f"{message} (got {value!r})"
 
 
-def _allowed_keys(section: FieldPath) -> list[str]:
-    """The keys a section of the sweep file accepts, for 'did you mean' hints."""
-    model: type[BaseModel] | None = SweepSpec
+def _allowed_keys(schema: type[BaseModel], section: FieldPath) -> list[str]:
+    """The keys a section of the file accepts, for 'did you mean' hints."""
+    model: type[BaseModel] | None = schema
     for key in section:
         if model is None or key not in model.model_fields:
             return []

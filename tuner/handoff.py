@@ -1,0 +1,174 @@
+"""The hand-off to production training: ``best.yaml`` and ``best.json``.
+
+The file holds what a production run needs and nothing to look up elsewhere: the winning
+hyperparameters merged with the sweep's fixed settings as ``TrainingArguments`` keywords, the
+model and data references, a hash of the training rows (to notice changed data), the package
+versions, the sweep's name and the scores the retrain measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainables.locations import PACKAGE_SCHEME, is_local_reference
+from tuner.errors import UsageError
+from tuner.results import SweepRun, write_atomically
+from tuner.retrain import Interval, RetrainSummary
+from tuner.spec import DataSpec, ModelSpec, TaskSpec
+from tuner.sweep_file import load_yaml_model
+
+BEST_YAML = "best.yaml"
+BEST_JSON = "best.json"
+PACKAGES = ("hf-sweep-tuner", "torch", "transformers", "datasets", "accelerate", "ray", "optuna")
+
+
+class Scores(BaseModel):
+    """What the retrain measured for the winning configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    mode: str
+    seeds: list[int]
+    validation: Interval
+    test_metric: str
+    test: Interval
+    tied_with: list[str] = Field(default_factory=list)
+    """Other configurations whose validation scores could not be told apart from these."""
+
+
+class HandOff(BaseModel):
+    """``best.yaml``: everything production training needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sweep: str
+    run_dir: str
+    source_trial: str
+    created: str
+    model: ModelSpec
+    data: DataSpec
+    task: TaskSpec
+    training_arguments: dict[str, Any]
+    """Keywords for ``transformers.TrainingArguments(**training_arguments)``."""
+    evaluations_per_epoch: int = Field(1, ge=1)
+    train_data_sha256: str
+    scores: Scores | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+def data_fingerprint(train: pd.DataFrame, label_names: tuple[str, ...]) -> str:
+    """SHA-256 of the training rows as the model sees them: texts and label names, in order."""
+    digest = hashlib.sha256()
+    columns = [c for c in ("text", "text_pair") if c in train.columns]
+    for row in train[[*columns, "label"]].itertuples(index=False):
+        *texts, label = row
+        digest.update(json.dumps([*map(str, texts), label_names[int(label)]]).encode())
+    return digest.hexdigest()
+
+
+def write_best(
+    run: SweepRun, summary: RetrainSummary, train_sha256: str, out_dir: Path | None = None
+) -> tuple[Path, Path]:
+    """Write ``best.yaml`` and ``best.json`` for the retrain's winner.
+
+    Returns:
+        The two paths.
+    """
+    spec, winner = run.spec, summary.winner
+    arguments = {
+        **spec.training.arguments(),
+        **winner.hyperparameters,
+        "output_dir": f"{spec.name}-best",
+    }
+    handoff = HandOff(
+        sweep=spec.name,
+        run_dir=str(run.run_dir.resolve()),
+        source_trial=winner.trial,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        model=spec.model.model_copy(update={"name_or_path": _absolute(spec.model.name_or_path)}),
+        data=spec.data.model_copy(
+            update={
+                key: _absolute(value)
+                for key in ("train", "validation", "test")
+                if isinstance(value := getattr(spec.data, key), str)
+            }
+        ),
+        task=spec.task,
+        training_arguments=arguments,
+        evaluations_per_epoch=spec.training.evaluations_per_epoch,
+        train_data_sha256=train_sha256,
+        scores=Scores(
+            metric=summary.metric,
+            mode=summary.mode,
+            seeds=[run.seed for run in winner.runs],
+            validation=winner.validation,
+            test_metric=summary.test_metric,
+            test=winner.test,
+            tied_with=[tie.trial for tie in summary.ties],
+        ),
+        versions=package_versions(),
+    )
+    folder = out_dir or run.run_dir
+    content = handoff.model_dump(mode="json")
+    header = (
+        f"# The best configuration of sweep {spec.name!r}, retrained with "
+        f"{len(summary.seeds)} seed(s).\n# Train it: tuner train {folder / BEST_YAML}\n"
+    )
+    yaml_path, json_path = folder / BEST_YAML, folder / BEST_JSON
+    write_atomically(yaml_path, header + yaml.safe_dump(content, sort_keys=False))
+    write_atomically(json_path, json.dumps(content, indent=2) + "\n")
+    return yaml_path, json_path
+
+
+def load_best(path: Path, overrides: list[str]) -> HandOff:
+    """Read ``best.yaml`` (or ``best.json``: JSON is YAML) with ``key.sub=value`` overrides.
+
+    Raises:
+        UsageError: the file is missing, malformed, or a field is wrong.
+    """
+    handoff, _, _ = load_yaml_model(path, overrides, HandOff, "best-configuration file")
+    return handoff
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def check_arguments(handoff: HandOff) -> None:
+    """``training_arguments`` must be what ``TrainingArguments`` accepts.
+
+    Raises:
+        UsageError: an unknown keyword or a value it rejects.
+    """
+    from transformers import TrainingArguments
+
+    try:
+        TrainingArguments(**handoff.training_arguments)
+    except (TypeError, ValueError) as error:
+        message = " ".join(str(error).split())
+        raise UsageError(f"training_arguments: TrainingArguments rejects them: {message}") from None
+
+
+def _absolute(reference: str) -> str:
+    """Local relative paths made absolute, so the file works from any folder; hub ids and
+    ``pkg://`` references stay as they are."""
+    if reference.startswith(PACKAGE_SCHEME) or not is_local_reference(reference):
+        return reference
+    return str(Path(reference).expanduser().resolve())

@@ -1,0 +1,88 @@
+"""Production training from ``best.yaml``: the same training step, saved for ``from_pretrained``.
+
+Runs as a plain process or under ``accelerate launch`` (the `Trainer` picks up the
+distributed setup by itself); only the main process prints and writes the summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from accelerate import PartialState
+from rich.console import Console
+
+from trainables.data import load_splits
+from trainables.features import tokenize_splits
+from trainables.modeling import load_tokenizer
+from trainables.train import TrainingJob, train_and_evaluate
+from tuner.errors import FieldError, UsageError
+from tuner.handoff import BEST_YAML, HandOff, check_arguments, data_fingerprint
+from tuner.results import write_atomically
+from tuner.spec import TrainingSpec
+
+METRICS_FILE = "metrics.json"
+
+
+def output_folder(handoff: HandOff, output: str | None) -> Path:
+    """Where the model goes: ``--output``, else the file's ``training_arguments.output_dir``.
+
+    Raises:
+        UsageError: the folder already holds files (they would be overwritten).
+    """
+    folder = Path(output or handoff.training_arguments.get("output_dir") or "best-model")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(
+            f"{folder} already exists and is not empty; give --output a new folder so "
+            "nothing there is overwritten"
+        )
+    return folder
+
+
+def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -> dict[str, float]:
+    """Train the hand-off's configuration on its training data and save model and tokenizer.
+
+    Raises:
+        UsageError: the arguments, data or model the file names cannot be used.
+    """
+    check_arguments(handoff)
+    main_process = PartialState().is_main_process
+    try:
+        splits = load_splits(handoff.data)
+        tokenizer = load_tokenizer(handoff.model)
+    except FieldError as error:
+        raise UsageError(f"{source}: {error}") from None
+    if (
+        data_fingerprint(splits.train, splits.label_names) != handoff.train_data_sha256
+        and main_process
+    ):
+        console.print(
+            "[yellow]warning[/]: the training data differ from the data the sweep tuned on "
+            "(train_data_sha256); the scores in the file may not carry over"
+        )
+    arguments = {k: v for k, v in handoff.training_arguments.items() if k != "output_dir"}
+    job = TrainingJob(
+        model=handoff.model,
+        training=TrainingSpec.model_validate(
+            {**arguments, "evaluations_per_epoch": handoff.evaluations_per_epoch}
+        ),
+        features=tokenize_splits(splits, tokenizer, handoff.data.max_length),
+        tokenizer=tokenizer,
+    )
+
+    def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:
+        if main_process:
+            scores = ", ".join(
+                f"{key} {value:.4f}" for key, value in metrics.items() if _is_score(key)
+            )
+            console.print(f"epoch {metrics.get('epoch', 0):g}: {scores}")
+
+    final = train_and_evaluate(job, {}, report=report, output_dir=output, save_to=output)
+    if main_process:
+        write_atomically(output / METRICS_FILE, json.dumps(final, indent=2) + "\n")
+        write_atomically(output / BEST_YAML, source.read_text(encoding="utf-8"))
+    return final
+
+
+def _is_score(key: str) -> bool:
+    return key not in ("epoch", "examples_seen", "planned_epochs")

@@ -1,0 +1,189 @@
+"""The ranked trial report: terminal table, ``report.md``, ``trials.csv``, ``trials.json`` and
+``report.html``, all from the results folder (nothing is retrained or rerun).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tuner.console import (
+    SHORT_NAMES,
+    format_interval,
+    format_params,
+    format_seconds,
+    format_value,
+)
+from tuner.ranking import TrialRow
+from tuner.report_html import compute_shares, render_html
+from tuner.results import SweepRun, write_atomically
+from tuner.retrain import RetrainSummary
+
+REPORT_FILES = ("report.md", "trials.csv", "trials.json", "report.html")
+
+
+def write_reports(
+    run: SweepRun, retrain: RetrainSummary | None, out_dir: Path | None = None
+) -> list[Path]:
+    """Write the four report files, by default next to the results.
+
+    Returns:
+        The paths written.
+    """
+    folder = out_dir or run.run_dir
+    contents = {
+        "report.md": markdown(run, retrain),
+        "trials.csv": trials_csv(run),
+        "trials.json": json.dumps(trials_json(run, retrain), indent=2, default=str) + "\n",
+        "report.html": render_html(run, retrain),
+    }
+    paths = []
+    for name, text in contents.items():
+        write_atomically(folder / name, text)
+        paths.append(folder / name)
+    return paths
+
+
+def trial_record(row: TrialRow, position: int) -> dict[str, Any]:
+    """A trial as one flat record, for CSV and JSON."""
+    return {
+        "rank": position,
+        "trial": row.trial_id,
+        "outcome": row.outcome,
+        "status": row.status,
+        "objective": row.objective,
+        "epochs": row.epochs,
+        "seconds": round(row.seconds, 2),
+        **row.hyperparameters,
+    }
+
+
+def trials_csv(run: SweepRun) -> str:
+    records = [trial_record(row, position) for position, row in enumerate(run.trials, start=1)]
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def trials_json(run: SweepRun, retrain: RetrainSummary | None) -> dict[str, Any]:
+    """Every trial once, with its whole history of evaluations; the retrain if there was one."""
+    spec = run.spec
+    keep = (spec.objective.metric, "epoch", "examples_seen", "train_loss", "time_total_s")
+    return {
+        "sweep": spec.name,
+        "run_dir": str(run.run_dir),
+        "objective": {"metric": spec.objective.metric, "mode": run.mode},
+        "trials": [
+            {
+                **trial_record(row, position),
+                "history": [{k: h[k] for k in keep if k in h} for h in row.history],
+            }
+            for position, row in enumerate(run.trials, start=1)
+        ],
+        "retrain": retrain.model_dump(mode="json") if retrain is not None else None,
+    }
+
+
+def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
+    spec, metric = run.spec, run.spec.objective.metric
+    shares = compute_shares(run.trials)
+    total = sum(shares.values())
+    counts = ", ".join(
+        f"{sum(t.outcome == o for t in run.trials)} {o}"
+        for o in dict.fromkeys(t.outcome for t in run.trials)
+    )
+    best = run.trials[0]
+    lines = [
+        f"# Sweep `{spec.name}`",
+        "",
+        f"- Model: `{spec.model.name_or_path}`",
+        f"- Objective: {metric} ({run.mode})",
+        f"- Search: {spec.search.sampler} sampler, {spec.scheduler.type} scheduler, "
+        f"{len(run.trials)} trials ({counts})",
+        f"- Best trial: {best.trial_id}, {metric} {_score(best.objective)}, {best.status}",
+        f"- Trial compute: {format_seconds(total)}, of which "
+        f"{_share(shares, 'stopped', total)} on trials stopped early and "
+        f"{_share(shares, 'failed', total)} on failed ones",
+        "",
+    ]
+    if retrain is not None:
+        lines += [*_retrain_markdown(retrain), ""]
+    names = list(dict.fromkeys(k for row in run.trials for k in row.hyperparameters))
+    headers = ["rank", "trial", "status", metric, "epochs", "seconds"]
+    headers += [SHORT_NAMES.get(name, name) for name in names]
+    lines += [
+        "## Ranked trials",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    for position, row in enumerate(run.trials, start=1):
+        cells = [
+            str(position),
+            row.trial_id,
+            row.status,
+            _score(row.objective),
+            f"{row.epochs:g}",
+            f"{row.seconds:.0f}",
+            *(format_value(row.hyperparameters.get(name, "")) for name in names),
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", "Plots: `report.html`. Every trial: `trials.csv`, `trials.json`.", ""]
+    return "\n".join(lines)
+
+
+def print_retrain(console: Console, retrain: RetrainSummary) -> None:
+    table = Table(
+        title=f"Retrained with seeds {', '.join(map(str, retrain.seeds))}: mean ± std "
+        f"[{retrain.confidence:.0%} CI]; winner by validation only"
+    )
+    for column in ("#", "trial", f"validation {retrain.metric}", f"test {retrain.metric}", ""):
+        table.add_column(column, justify="left" if column in ("trial", "") else "right")
+    for position, candidate, verdict in retrain.verdicts():
+        table.add_row(
+            str(position),
+            candidate.trial,
+            format_interval(candidate.validation),
+            format_interval(candidate.test),
+            verdict,
+        )
+    console.print(table)
+
+
+def _retrain_markdown(retrain: RetrainSummary) -> list[str]:
+    lines = [
+        "## Retrained best configurations",
+        "",
+        f"Each trained again at its full budget with seeds {', '.join(map(str, retrain.seeds))}"
+        f"; mean ± standard deviation [{retrain.confidence:.0%} confidence interval]. The "
+        "winner is chosen on validation scores only. Took "
+        f"{format_seconds(retrain.seconds)}.",
+        "",
+        f"| # | trial | validation {retrain.metric} | test {retrain.metric} | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for position, candidate, verdict in retrain.verdicts():
+        lines.append(
+            f"| {position} | {candidate.trial} | {format_interval(candidate.validation)} | "
+            f"{format_interval(candidate.test)} | {verdict} |"
+        )
+    winner = retrain.winner
+    lines += ["", f"Winner: {winner.trial} with {format_params(winner.hyperparameters)}."]
+    return lines
+
+
+def _share(shares: dict[str, float], outcome: str, total: float) -> str:
+    return f"{shares.get(outcome, 0.0) / total:.0%}" if total else "0%"
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

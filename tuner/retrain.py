@@ -1,0 +1,331 @@
+"""Retrain the best configurations with several seeds, pick the winner, score it on test data.
+
+A search ranks configurations on one noisy run each. Here the top ``k`` are trained again at
+their full budget with ``n`` seeds, as Tune trials on the same cluster. The winner is the best
+*mean validation* score; `select_winner` never sees a test score. Every retrained model is then
+scored once on the held-out test split, which no search trial had (see
+`tuner.prepare.training_job`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from ray import tune
+from ray.tune.experiment import Trial
+from rich.console import Console
+
+from trainables.train import TrainingJob
+from tuner.errors import UsageError
+from tuner.ranking import TrialRow, read_trials
+from tuner.results import SweepRun, write_atomically
+from tuner.sweep import run_config, trainable_for, tune_quietly
+from tuner.trial import retrain_trial
+
+RETRAIN_FILE = "retrain.json"
+CONFIDENCE = 0.95
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SeedRun(Record):
+    """One retrained model: a configuration trained with one seed."""
+
+    seed: int
+    validation: float
+    test: float
+    seconds: float
+
+
+class Interval(Record):
+    """Mean, sample standard deviation and a t confidence interval of a few scores."""
+
+    mean: float
+    std: float | None  # None with one score
+    low: float | None
+    high: float | None
+    n: int
+
+
+class Candidate(Record):
+    """A configuration of the search, retrained with every seed."""
+
+    trial: str
+    hyperparameters: dict[str, Any]
+    runs: list[SeedRun]
+    failed_seeds: list[int]
+    validation: Interval
+    test: Interval
+
+
+class Tie(Record):
+    """A candidate whose validation scores cannot be told apart from the winner's."""
+
+    trial: str
+    p_value: float
+
+
+class RetrainSummary(Record):
+    """The outcome of retraining: candidates best first by mean validation score."""
+
+    metric: str
+    test_metric: str
+    mode: str
+    confidence: float
+    seeds: list[int]
+    candidates: list[Candidate]
+    ties: list[Tie]
+    seconds: float
+    experiment: str
+
+    @property
+    def winner(self) -> Candidate:
+        return self.candidates[0]
+
+    def verdicts(self) -> list[tuple[int, Candidate, str]]:
+        """Each candidate with its place and what the seeds say of it against the winner."""
+        tied = {tie.trial: tie.p_value for tie in self.ties}
+        verdicts = []
+        for position, candidate in enumerate(self.candidates, start=1):
+            if position == 1:
+                verdict = "winner"
+            elif candidate.trial in tied:
+                verdict = (
+                    f"statistically tied with the winner (Welch p={tied[candidate.trial]:.2f})"
+                )
+            else:
+                verdict = "worse than the winner"
+            if candidate.failed_seeds:
+                verdict += f"; seeds {candidate.failed_seeds} failed"
+            verdicts.append((position, candidate, verdict))
+        return verdicts
+
+
+def select_candidates(run: SweepRun, top_k: int) -> list[TrialRow]:
+    """The best ``top_k`` configurations: those that trained their full budget first.
+
+    Raises:
+        UsageError: no trial of the sweep completed.
+    """
+    if top_k < 1:
+        raise UsageError(f"--top-k {top_k}: retrain at least one configuration (1 or more)")
+    completed = [t for t in run.trials if t.outcome == "completed" and t.objective is not None]
+    if not completed:
+        raise UsageError(
+            f"{run.run_dir}: no trial completed, so there is no configuration to retrain; "
+            "run `tuner report` to see why, then sweep again"
+        )
+    stopped = [t for t in run.trials if t.outcome == "stopped" and t.objective is not None]
+    return (completed + stopped)[:top_k]
+
+
+def seed_values(base: int, count: int) -> list[int]:
+    """``count`` seeds, starting at the sweep's training seed.
+
+    Raises:
+        UsageError: fewer than one seed asked for.
+    """
+    if count < 1:
+        raise UsageError(f"--seeds {count}: retrain with at least one seed (1 or more)")
+    return [base + offset for offset in range(count)]
+
+
+def run_retrain(
+    run: SweepRun,
+    job: TrainingJob,
+    candidates: list[TrialRow],
+    seeds: list[int],
+    console: Console,
+) -> RetrainSummary:
+    """Train every candidate with every seed on the connected cluster; summarise."""
+    from tuner.progress import ProgressPrinter
+
+    if job.features.test is None:
+        raise ValueError("retraining scores models on the test split; build the job with_test")
+    spec = run.spec
+    metric, mode = spec.objective.metric, run.mode
+    experiment = f"retrain-{time.strftime('%Y%m%d-%H%M%S')}"
+    plan = [
+        {"trial": row.trial_id, "seed": seed, "hyperparameters": row.hyperparameters}
+        for row in candidates
+        for seed in seeds
+    ]
+    tuner = tune.Tuner(
+        trainable_for(retrain_trial, spec, job),
+        param_space={"run": tune.grid_search(plan)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.search.max_concurrent_trials,
+            trial_name_creator=_retrain_name,
+            trial_dirname_creator=_retrain_name,
+            reuse_actors=True,
+        ),
+        run_config=run_config(
+            spec,
+            experiment,
+            str(run.run_dir.resolve()),
+            ProgressPrinter(console, metric, mode, len(plan), _describe),
+        ),
+    )
+    started = time.monotonic()
+    with tune_quietly():
+        tuner.fit()
+    rows = read_trials(run.run_dir / experiment, spec)
+    return summarise(rows, candidates, seeds, metric, mode, time.monotonic() - started, experiment)
+
+
+def held_out_metric(metric: str) -> str:
+    """The test split's name for the objective: accuracy -> test_accuracy, eval_loss ->
+    test_loss."""
+    return "test_loss" if metric == "eval_loss" else f"test_{metric}"
+
+
+def summarise(
+    rows: list[TrialRow],
+    candidates: list[TrialRow],
+    seeds: list[int],
+    metric: str,
+    mode: str,
+    seconds: float,
+    experiment: str,
+) -> RetrainSummary:
+    """Per candidate: the seed runs and their intervals; then the winner and its ties."""
+    test_metric = held_out_metric(metric)
+    runs: dict[str, list[SeedRun]] = {row.trial_id: [] for row in candidates}
+    for row in rows:
+        last = row.history[-1] if row.history else {}
+        planned = row.hyperparameters.get("run") or {}
+        if row.outcome == "completed" and test_metric in last and planned.get("trial") in runs:
+            runs[planned["trial"]].append(
+                SeedRun(
+                    seed=int(planned["seed"]),
+                    validation=float(last[metric]),
+                    test=float(last[test_metric]),
+                    seconds=row.seconds,
+                )
+            )
+    finished = {
+        row.trial_id: _candidate(row, runs[row.trial_id], seeds)
+        for row in candidates
+        if runs[row.trial_id]
+    }
+    if not finished:
+        raise UsageError(
+            f"no retrained model finished (see the trials' error.txt under {experiment}/)"
+        )
+    order = select_winner({t: [r.validation for r in c.runs] for t, c in finished.items()}, mode)
+    ranked = [finished[trial] for trial in order]
+    return RetrainSummary(
+        metric=metric,
+        test_metric=test_metric,
+        mode=mode,
+        confidence=CONFIDENCE,
+        seeds=seeds,
+        candidates=ranked,
+        ties=ties_with_winner(ranked),
+        seconds=round(seconds, 1),
+        experiment=experiment,
+    )
+
+
+def select_winner(validation: dict[str, list[float]], mode: str) -> list[str]:
+    """Candidates best first by mean validation score; the test split plays no part.
+
+    Ties on the mean are broken by the smaller spread, then by the order given (the
+    search's).
+    """
+    sign = -1.0 if mode == "max" else 1.0
+
+    def key(item: tuple[int, str]) -> tuple[float, float, int]:
+        position, trial = item
+        scores = validation[trial]
+        return (sign * _mean(scores), _std(scores) or 0.0, position)
+
+    return [trial for _, trial in sorted(enumerate(validation), key=key)]
+
+
+def interval(scores: list[float], confidence: float = CONFIDENCE) -> Interval:
+    """Student-t confidence interval of the mean of a few scores."""
+    from scipy import stats
+
+    mean, std, n = _mean(scores), _std(scores), len(scores)
+    if std is None:
+        return Interval(mean=mean, std=None, low=None, high=None, n=n)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return Interval(mean=mean, std=std, low=mean - half, high=mean + half, n=n)
+
+
+def ties_with_winner(ranked: list[Candidate], alpha: float = 1 - CONFIDENCE) -> list[Tie]:
+    """Candidates whose validation scores a Welch t-test cannot separate from the winner's.
+
+    With one seed there is no test: every runner-up counts as tied, since nothing shows
+    otherwise.
+    """
+    from scipy import stats
+
+    winner = [run.validation for run in ranked[0].runs]
+    ties = []
+    for candidate in ranked[1:]:
+        other = [run.validation for run in candidate.runs]
+        if len(winner) < 2 or len(other) < 2:
+            p_value = 1.0
+        elif _std(winner) == 0 and _std(other) == 0:
+            p_value = 1.0 if _mean(winner) == _mean(other) else 0.0
+        else:
+            p_value = float(stats.ttest_ind(winner, other, equal_var=False).pvalue)
+        if p_value >= alpha:
+            ties.append(Tie(trial=candidate.trial, p_value=round(p_value, 4)))
+    return ties
+
+
+def save_summary(run_dir: Path, summary: RetrainSummary) -> Path:
+    path = run_dir / RETRAIN_FILE
+    write_atomically(path, summary.model_dump_json(indent=2))
+    return path
+
+
+def load_summary(run_dir: Path) -> RetrainSummary | None:
+    """The latest retrain of a run, if any; an unreadable file counts as none."""
+    path = run_dir / RETRAIN_FILE
+    try:
+        return RetrainSummary.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _candidate(row: TrialRow, runs: list[SeedRun], seeds: list[int]) -> Candidate:
+    done = {run.seed for run in runs}
+    return Candidate(
+        trial=row.trial_id,
+        hyperparameters=row.hyperparameters,
+        runs=sorted(runs, key=lambda run: run.seed),
+        failed_seeds=[seed for seed in seeds if seed not in done],
+        validation=interval([run.validation for run in runs]),
+        test=interval([run.test for run in runs]),
+    )
+
+
+def _mean(scores: list[float]) -> float:
+    return sum(scores) / len(scores)
+
+
+def _std(scores: list[float]) -> float | None:
+    if len(scores) < 2:
+        return None
+    mean = _mean(scores)
+    return math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
+
+
+def _describe(config: dict[str, Any]) -> str:
+    planned = config["run"]
+    return f"retraining {planned['trial']} with seed {planned['seed']}"
+
+
+def _retrain_name(trial: Trial) -> str:
+    planned = trial.config["run"]
+    return f"{planned['trial']}_seed{planned['seed']}"
