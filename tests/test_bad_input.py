@@ -524,3 +524,10 @@ def test_precision_is_left_to_gpu_nodes_when_trials_get_gpus(capsys, write_sweep
     valid_sweep["training"]["bf16"] = True
     valid_sweep["resources"]["gpus_per_trial"] = 1
     assert main(["validate", str(write_sweep(valid_sweep))]) == 0
+
+
+def test_cloud_storage_uri_is_refused_before_ray(capsys, write_sweep, valid_sweep):
+    valid_sweep["resources"]["storage_path"] = "s3://bucket/tuner"
+    path = write_sweep(valid_sweep)
+    rest = assert_located(validate(capsys, path), path, "resources.storage_path")
+    assert rest.startswith("s3://bucket/tuner: cloud URIs are not supported yet")

@@ -18,8 +18,10 @@ def _run_dir(out: str) -> Path:
 
 @pytest.mark.usefixtures("ray_shutdown")
 def test_sweep_retrains_the_best_and_hands_off_to_production(
-    write_sweep, valid_sweep, tmp_path, capsys
+    write_sweep, valid_sweep, tmp_path, capsys, monkeypatch
 ):
+    secret = "hf_do_not_leak_this_value_4821"
+    monkeypatch.setenv("HF_TOKEN", secret)  # what a user with hub access has set
     valid_sweep["search"].update(num_trials=4, max_concurrent_trials=2, n_startup_trials=2)
     valid_sweep["training"]["num_train_epochs"] = 2
     valid_sweep["retrain"] = {"enabled": True, "top_k": 2, "seeds": 2}
@@ -71,6 +73,13 @@ def test_sweep_retrains_the_best_and_hands_off_to_production(
     assert model.config.id2label == {0: "negative", 1: "positive"}
     AutoTokenizer.from_pretrained(model_dir)
     assert json.loads((model_dir / "metrics.json").read_text())["epoch"] == 1
+
+    # No secret reaches the results, the reports or the logs (Ray's too).
+    ray_logs = Path("/tmp/ray/session_latest/logs")
+    for path in [*run_dir.rglob("*"), *model_dir.rglob("*"), *ray_logs.rglob("*")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert secret not in out
 
     # The model folder is never overwritten.
     assert main(["train", str(run_dir / "best.yaml"), "--output", str(model_dir)]) == 2

@@ -183,3 +183,18 @@ def check_search(spec: SweepSpec) -> None:
                 f"{scheduler.grace_period} epochs is beyond the full budget of {max_t} epochs; "
                 "lower it",
             )
+
+
+def check_storage(spec: SweepSpec) -> None:
+    """Results go to a folder; every node of a cluster must mount it at the same path.
+
+    Raises:
+        FieldError: a cloud URI, which the tuner cannot read its reports back from yet.
+    """
+    storage = spec.resources.storage_path
+    if "://" in storage:
+        raise FieldError(
+            "resources.storage_path",
+            f"{storage}: cloud URIs are not supported yet; use a folder that every node "
+            "mounts at the same path (NFS, EFS, a Kubernetes ReadWriteMany volume)",
+        )

@@ -15,7 +15,12 @@ from trainables.data import LabelledSplits, load_splits
 from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.train import TrainingJob
-from tuner.checks import check_search, check_training_arguments, resolve_objective
+from tuner.checks import (
+    check_search,
+    check_storage,
+    check_training_arguments,
+    resolve_objective,
+)
 from tuner.errors import FieldError
 from tuner.spec import SweepSpec
 
@@ -34,6 +39,7 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     direction resolved."""
     check_training_arguments(spec)
     check_search(spec)
+    check_storage(spec)
     splits = load_splits(spec.data)
     spec = resolve_objective(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))

@@ -10,6 +10,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from rich.console import Console
+from rich.markup import escape
 
 from tuner.console import format_params, format_seconds, make_console
 from tuner.ranking import failure_reason, stopped_early
@@ -54,7 +55,9 @@ class ProgressPrinter(Callback):
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self.console.print(f"{self._prefix()} {trial} started: {self.describe(trial.config)}")
+        self.console.print(
+            f"{self._prefix()} {trial} started: {escape(self.describe(trial.config))}"
+        )
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
@@ -85,7 +88,7 @@ class ProgressPrinter(Callback):
     def on_trial_recover(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        reason = self._reason(trial)
+        reason = escape(self._reason(trial))
         self.console.print(
             f"{self._prefix()} {trial} [yellow]crashed[/]"
             + (f" ({reason})" if reason else "")
@@ -104,7 +107,7 @@ class ProgressPrinter(Callback):
         )
         reason = failure_reason(error) if error is not None else "unknown error"
         self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {reason}")
-        self.console.print(f"         full error: {trial.path}/error.txt")
+        self.console.print(f"         full error: {escape(str(trial.path))}/error.txt")
 
     @staticmethod
     def _reason(trial: Trial) -> str:

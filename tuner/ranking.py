@@ -118,7 +118,9 @@ def _trial_states(experiment_dir: Path) -> dict[str, tuple[str, int]]:
     The state file is Tune's own format; anything unexpected in it only means the statuses
     are inferred from the trial folders instead.
     """
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    # Named by the time the run (or its resume) started: the last name is the newest run.
+    # Not by mtime: Tune rewrites older state files when it syncs the folder.
+    states = sorted(experiment_dir.glob("experiment_state-*.json"))
     if not states:
         return {}
     try:
@@ -134,7 +136,9 @@ def _trial_states(experiment_dir: Path) -> dict[str, tuple[str, int]]:
 def _status(
     error: str | None, live: str | None, last: dict[str, Any], spec: SweepSpec, restarts: int
 ) -> tuple[str, str]:
-    if error is not None:
+    # error.txt keeps a trial's errors even after Tune restarted it and it finished; Tune's
+    # own status says whether the last attempt failed (without it, the file has to).
+    if error is not None and live in (None, "ERROR"):
         restarts -= 1  # Tune counts the last, fatal failure too
         retries = f" after {restarts} retr{'y' if restarts == 1 else 'ies'}" if restarts else ""
         return "failed", f"failed{retries}: {failure_reason(error)}"
@@ -146,7 +150,7 @@ def _status(
 
 def _unfailed_status(live: str | None, last: dict[str, Any], spec: SweepSpec) -> tuple[str, str]:
     if live in _LIVE_STATUSES:
-        where = f" (epoch {_epochs(float(last['epoch']))})" if "epoch" in last else ""
+        where = f", at epoch {float(last['epoch']):g}" if "epoch" in last else ""
         return _LIVE_STATUSES[live], _LIVE_STATUSES[live] + where
     if "epoch" not in last:
         return "stopped", "stopped before its first evaluation"

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import ray
 from ray import tune
 from ray.tune import Callback
 from ray.tune.experiment import Trial
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from rich.console import Console
 
 from trainables.train import TrainingJob
@@ -85,6 +87,46 @@ def connect(spec: SweepSpec, address: str | None) -> None:
                 "(Ray's default), copy the head's ~/.ray/auth_token here or set RAY_AUTH_TOKEN"
             ) from None
         check_capacity(spec, cluster_capacity(), f"the cluster at {address}")
+    check_shared_storage(spec)
+
+
+def check_shared_storage(spec: SweepSpec) -> None:
+    """Every node must see the results folder: trials write their results and checkpoints
+    there, and a trial restarted on another node reads its checkpoint back from there.
+
+    Raises:
+        FieldError: a node cannot see the folder.
+    """
+    storage = spec.resources.storage_path
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    if len(nodes) < 2:
+        return
+    folder = Path(storage).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f".tuner-storage-check-{uuid.uuid4().hex}"
+    marker.touch()
+    try:
+        checks = [
+            _exists.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+            ).remote(str(marker))
+            for node in nodes
+        ]
+        seen = ray.get(checks, timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [node["NodeManagerAddress"] for node, ok in zip(nodes, seen, strict=True) if not ok]
+    if blind:
+        raise FieldError(
+            "resources.storage_path",
+            f"{folder} is not visible on the node(s) at {', '.join(blind)}; use a folder that "
+            "every node mounts at the same path",
+        )
+
+
+@ray.remote(num_cpus=0)
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 def _check_reachable(address: str) -> None:

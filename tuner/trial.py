@@ -9,6 +9,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -42,7 +43,8 @@ def retrain_trial(
     tune_trial(hyperparameters, job, threads, checkpoints)
 
 
-def _report_to_tune(metrics: dict[str, float], checkpoint: Path | None = None) -> None:
+def _report_to_tune(metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
+    metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id()}  # where it ran
     if checkpoint is None:
         tune.report(metrics)
         return
