@@ -10,6 +10,7 @@ training, and only for retrained and production models.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,14 @@ class _ReportEvaluations(TrainerCallback):
         self.resumed_at: float | None = None
         self.last: dict[str, float] = {}
         self.pending: dict[str, float] | None = None
+        self.created = time.monotonic()  # just before the model is loaded
+        self.to_first_step: float | None = None
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
+    ) -> None:
+        if self.to_first_step is None:  # model load and Trainer set-up, as a trial pays them
+            self.to_first_step = round(time.monotonic() - self.created, 3)
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
@@ -228,6 +237,7 @@ class _ReportEvaluations(TrainerCallback):
             "examples_seen": round(epoch * self.train_rows),
             "train_loss": self.train_loss,
             "planned_epochs": float(self.planned_epochs),
+            "seconds_to_first_step": self.to_first_step or 0.0,
         }
         if self.resumed_at is not None:
             self.last["resumed_at_epoch"] = self.resumed_at

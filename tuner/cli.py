@@ -288,7 +288,6 @@ def _retrain_and_hand_off(
     run: SweepRun, checked: CheckedSweep, top_k: int, seeds: int, console: Console
 ) -> None:
     """Retrain the best, write retrain.json, best.yaml/json and the reports again."""
-    from trainables.data import LabelledSplits
     from tuner.handoff import data_fingerprint, write_best
     from tuner.prepare import training_job
     from tuner.report import print_retrain, write_reports
@@ -310,10 +309,8 @@ def _retrain_and_hand_off(
     save_summary(run.run_dir, summary)
     console.print()
     print_retrain(console, summary)
-    splits: LabelledSplits = checked.splits
-    best_yaml, best_json = write_best(
-        run, summary, data_fingerprint(splits.train, splits.label_names)
-    )
+    train_sha256 = data_fingerprint(checked.splits.train, checked.splits.label_names)
+    best_yaml, best_json = write_best(run, summary, train_sha256)
     write_reports(run, summary)
     console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
     console.print(f"  train it for production: tuner train {best_yaml}")

@@ -111,7 +111,7 @@ def write_best(
         scores=Scores(
             metric=summary.metric,
             mode=summary.mode,
-            seeds=[run.seed for run in winner.runs],
+            seeds=[seed_run.seed for seed_run in winner.runs],
             validation=winner.validation,
             test_metric=summary.test_metric,
             test=winner.test,

