@@ -23,6 +23,7 @@ from tuner.errors import FieldError, UsageError
 if TYPE_CHECKING:
     from tuner.prepare import CheckedSweep
     from tuner.results import SweepRun
+    from tuner.spec import SweepSpec
     from tuner.sweep_file import SweepFile
 
 EXIT_BAD_INPUT = 2
@@ -200,21 +201,34 @@ def _resume(args: argparse.Namespace, console: Console) -> None:
     if args.address:
         _use_token_auth_if_available()
 
-    from tuner.prepare import check_sweep, training_job
-    from tuner.results import SPEC_FILE, load_spec
-    from tuner.sweep import connect, resume_sweep
+    from tuner.prepare import training_job
+    from tuner.results import load_spec
+    from tuner.sweep import resume_sweep
 
     run_dir, spec = load_spec(args.run_dir)
     started = time.monotonic()
+    checked = _check_and_connect(run_dir, spec, args.address, console, need_test=False)
+    console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
+    _finish(resume_sweep(run_dir, spec, training_job(checked)), checked, started, console)
+
+
+def _check_and_connect(
+    run_dir: Path, spec: SweepSpec, address: str | None, console: Console, need_test: bool
+) -> CheckedSweep:
+    """A stored sweep's checks (its data may have moved since), then the cluster."""
+    from tuner.prepare import check_sweep, require_test_split
+    from tuner.results import SPEC_FILE
+    from tuner.sweep import connect
+
     with console.status("checking the data and the model"):
         try:
             checked = check_sweep(spec)
-            job = training_job(checked)
-            connect(spec, args.address)
+            if need_test:
+                require_test_split(checked)
+            connect(spec, address)
         except FieldError as error:
             raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
-    console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
-    _finish(resume_sweep(run_dir, spec, job), checked, started, console)
+    return checked
 
 
 def _finish(run: SweepRun, checked: CheckedSweep, started: float, console: Console) -> None:
@@ -263,10 +277,8 @@ def _retrain(args: argparse.Namespace, console: Console) -> None:
     if args.address:
         _use_token_auth_if_available()
 
-    from tuner.prepare import check_sweep, require_test_split
-    from tuner.results import SPEC_FILE, load_run
+    from tuner.results import load_run
     from tuner.retrain import seed_values, select_candidates
-    from tuner.sweep import connect
 
     run = load_run(args.run_dir)
     spec = run.spec
@@ -274,13 +286,7 @@ def _retrain(args: argparse.Namespace, console: Console) -> None:
     seeds = spec.retrain.seeds if args.seeds is None else args.seeds
     select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
     seed_values(spec.training.seed, seeds)
-    with console.status("checking the data and the model"):
-        try:
-            checked = check_sweep(spec)
-            require_test_split(checked)
-            connect(spec, args.address)
-        except FieldError as error:
-            raise UsageError(f"{run.run_dir / SPEC_FILE}: {error}") from None
+    checked = _check_and_connect(run.run_dir, spec, args.address, console, need_test=True)
     _retrain_and_hand_off(run, checked, top_k, seeds, console)
 
 

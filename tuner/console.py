@@ -42,6 +42,11 @@ def format_value(value: Any) -> str:
     return f"{value:.4g}"
 
 
+def format_score(value: float | None) -> str:
+    """A metric to 4 places; '-' for a trial without a score."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def format_params(params: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={format_value(value)}" for key, value in params.items())
 
@@ -58,25 +63,39 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
-    """The ranked trials: best first, with status, score, epochs, time and settings."""
+def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[list[str]]]:
+    """The ranked table's headers and cells, the same in the terminal, Markdown and HTML."""
     names = list(dict.fromkeys(key for row in rows for key in row.hyperparameters))
-    table = Table(
-        title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} is better)"
-    )
-    for column in ("rank", "trial", "status", metric, "epochs", "time"):
-        left = column in ("trial", "status")
-        table.add_column(column, justify="left" if left else "right", no_wrap=True)
-    for name in names:
-        table.add_column(SHORT_NAMES.get(name, name), justify="right", no_wrap=True)
-    for position, row in enumerate(rows, start=1):
-        table.add_row(
+    headers = ["rank", "trial", "status", metric, "epochs", "time"]
+    headers += [SHORT_NAMES.get(name, name) for name in names]
+    cells = [
+        [
             str(position),
             row.trial_id,
             row.status,
-            "-" if row.objective is None else f"{row.objective:.4f}",
+            format_score(row.objective),
             f"{row.epochs:g}",
             format_seconds(row.seconds),
             *(format_value(row.hyperparameters.get(name, "")) for name in names),
+        ]
+        for position, row in enumerate(rows, start=1)
+    ]
+    return headers, cells
+
+
+LEFT_ALIGNED = ("trial", "status")  # ranked-table columns read as text; the rest are numbers
+
+
+def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
+    """The ranked trials: best first, with status, score, epochs, time and settings."""
+    headers, cells = ranking_cells(rows, metric)
+    table = Table(
+        title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} is better)"
+    )
+    for header in headers:
+        table.add_column(
+            header, justify="left" if header in LEFT_ALIGNED else "right", no_wrap=True
         )
+    for row in cells:
+        table.add_row(*row)
     console.print(table)

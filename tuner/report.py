@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from tuner.console import (
-    SHORT_NAMES,
     format_interval,
     format_params,
+    format_score,
     format_seconds,
-    format_value,
+    ranking_cells,
 )
 from tuner.ranking import TrialRow
 from tuner.report_html import compute_shares, render_html
@@ -109,7 +109,7 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
         f"- Objective: {metric} ({run.mode})",
         f"- Search: {spec.search.sampler} sampler, {spec.scheduler.type} scheduler, "
         f"{len(run.trials)} trials ({counts})",
-        f"- Best trial: {best.trial_id}, {metric} {_score(best.objective)}, {best.status}",
+        f"- Best trial: {best.trial_id}, {metric} {format_score(best.objective)}, {best.status}",
         f"- Trial compute: {format_seconds(total)}, of which "
         f"{_share(shares, 'stopped', total)} on trials stopped early and "
         f"{_share(shares, 'failed', total)} on failed ones",
@@ -117,26 +117,15 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
     ]
     if retrain is not None:
         lines += [*_retrain_markdown(retrain), ""]
-    names = list(dict.fromkeys(k for row in run.trials for k in row.hyperparameters))
-    headers = ["rank", "trial", "status", metric, "epochs", "seconds"]
-    headers += [SHORT_NAMES.get(name, name) for name in names]
+    headers, cells = ranking_cells(run.trials, metric)
     lines += [
         "## Ranked trials",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "|".join("---" for _ in headers) + "|",
     ]
-    for position, row in enumerate(run.trials, start=1):
-        cells = [
-            str(position),
-            row.trial_id,
-            row.status,
-            _score(row.objective),
-            f"{row.epochs:g}",
-            f"{row.seconds:.0f}",
-            *(format_value(row.hyperparameters.get(name, "")) for name in names),
-        ]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    for row in cells:
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     lines += ["", "Plots: `report.html`. Every trial: `trials.csv`, `trials.json`.", ""]
     return "\n".join(lines)
 
@@ -183,7 +172,3 @@ def _retrain_markdown(retrain: RetrainSummary) -> list[str]:
 
 def _share(shares: dict[str, float], outcome: str, total: float) -> str:
     return f"{shares.get(outcome, 0.0) / total:.0%}" if total else "0%"
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

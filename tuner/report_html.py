@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from tuner.console import SHORT_NAMES, format_interval, format_seconds, format_value
+from tuner.console import SHORT_NAMES, format_interval, format_score, format_seconds, ranking_cells
 from tuner.ranking import TrialRow
 from tuner.results import SweepRun
 from tuner.retrain import RetrainSummary
@@ -101,7 +101,7 @@ def _cards(run: SweepRun) -> str:
     counts = {o: sum(t.outcome == o for t in run.trials) for o in OUTCOME_COLOURS}
     wasted = (shares.get("stopped", 0.0) + shares.get("failed", 0.0)) / total
     cards = [
-        ("best " + run.spec.objective.metric, _score(best.objective), best.trial_id),
+        ("best " + run.spec.objective.metric, format_score(best.objective), best.trial_id),
         ("trials", str(len(run.trials)), ", ".join(f"{n} {o}" for o, n in counts.items() if n)),
         ("trial compute", format_seconds(total), "summed over trials"),
         ("on stopped + failed trials", f"{wasted:.0%}", "of trial compute"),
@@ -413,22 +413,8 @@ def _retrain_table(retrain: RetrainSummary) -> str:
 
 
 def _trials_table(run: SweepRun) -> str:
-    names = list(dict.fromkeys(k for row in run.trials for k in row.hyperparameters))
-    headers = ["rank", "trial", "status", run.spec.objective.metric, "epochs", "seconds"]
-    headers += [SHORT_NAMES.get(name, name) for name in names]
-    rows = [
-        [
-            str(position),
-            row.trial_id,
-            row.status,
-            _score(row.objective),
-            f"{row.epochs:g}",
-            f"{row.seconds:.0f}",
-            *(format_value(row.hyperparameters.get(name, "")) for name in names),
-        ]
-        for position, row in enumerate(run.trials, start=1)
-    ]
-    return _table(headers, rows, left={1, 2}, status_column=2, outcomes=run.trials)
+    headers, cells = ranking_cells(run.trials, run.spec.objective.metric)
+    return _table(headers, cells, left={1, 2}, status_column=2, outcomes=run.trials)
 
 
 def _table(
@@ -467,10 +453,6 @@ def _figure(figure: go.Figure) -> str:
 def _padded(low: float, high: float) -> list[float]:
     margin = (high - low) * 0.05 or 1.0
     return [low - margin, high + margin]
-
-
-def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def _finite(value: Any) -> bool:
