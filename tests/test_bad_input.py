@@ -531,3 +531,21 @@ def test_cloud_storage_uri_is_refused_before_ray(capsys, write_sweep, valid_swee
     path = write_sweep(valid_sweep)
     rest = assert_located(validate(capsys, path), path, "resources.storage_path")
     assert rest.startswith("s3://bucket/tuner: cloud URIs are not supported yet")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:////no/such/folder/study.db", "postgresql://tuner@127.0.0.1:1/studies", "nonsense"],
+)
+def test_study_database_that_cannot_be_opened(capsys, write_sweep, valid_sweep, url):
+    valid_sweep["search"]["storage"] = url
+    path = write_sweep(valid_sweep)
+    rest = assert_located(validate(capsys, path), path, "search.storage")
+    assert rest.startswith(f"cannot open the study database {url!r}: ")
+
+
+def test_warm_start_from_a_folder_that_is_no_sweep(capsys, write_sweep, valid_sweep, tmp_path):
+    valid_sweep["search"]["warm_start_from"] = str(tmp_path / "missing")
+    path = write_sweep(valid_sweep)
+    rest = assert_located(validate(capsys, path), path, "search.warm_start_from")
+    assert "no such folder" in rest

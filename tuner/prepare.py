@@ -23,6 +23,7 @@ from tuner.checks import (
 )
 from tuner.errors import FieldError
 from tuner.spec import SweepSpec
+from tuner.study import check_study_storage, warm_start
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     check_training_arguments(spec)
     check_search(spec)
     check_storage(spec)
+    check_study_storage(spec)
+    warm_start(spec)  # a warm-start folder that cannot be used fails here, not in the driver
     splits = load_splits(spec.data)
     spec = resolve_objective(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))

@@ -7,6 +7,8 @@ passed explicitly to both.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -53,14 +55,30 @@ SAMPLERS: dict[str, Callable[[SweepSpec], optuna.samplers.BaseSampler]] = {
 }
 
 
-def build_searcher(spec: SweepSpec) -> OptunaSearch:
-    """Tune's OptunaSearch over the sweep's space, with the seeded sampler it names."""
+def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch:
+    """Tune's OptunaSearch over the sweep's space, with the seeded sampler it names.
+
+    With ``run_dir``, the study lives in a database (see `tuner.study`) and starts from the
+    warm-start trials, if any; without, in memory.
+    """
+    from tuner.study import open_storage, storage_url, warm_start
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    options: dict[str, Any] = {}
+    if run_dir is not None:
+        points, scores = warm_start(spec)
+        options = {
+            "storage": open_storage(storage_url(spec, run_dir)),
+            "study_name": spec.search.study_name or run_dir.name,
+            "points_to_evaluate": points or None,
+            "evaluated_rewards": scores or None,
+        }
     return OptunaSearch(
         space=optuna_space(spec),
         metric=spec.objective.metric,
         mode=spec.objective.mode,
         sampler=SAMPLERS[spec.search.sampler](spec),
+        **options,
     )
 
 

@@ -181,6 +181,13 @@ class SearchSpec(Section):
     max_concurrent_trials: int | None = Field(None, ge=1)
     n_startup_trials: int = Field(4, ge=0)
     time_budget_s: float | None = Field(None, gt=0)
+    storage: str | None = Field(None, min_length=1)
+    """The Optuna study's database (SQLAlchemy URL); default: study.db in the run folder."""
+    study_name: str | None = Field(None, min_length=1)
+    """Default: the run's name. An existing study of ``storage`` is continued."""
+    warm_start_from: str | None = Field(None, min_length=1)
+    """A finished sweep's results folder, whose best trials seed the sampler."""
+    warm_start_top: int = Field(3, ge=1)
 
 
 class SchedulerSpec(Section):

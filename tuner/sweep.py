@@ -162,7 +162,7 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     tuner = tune.Tuner(
         trainable_for(tune_trial, spec, job),
         tune_config=tune.TuneConfig(
-            search_alg=build_searcher(spec),
+            search_alg=build_searcher(spec, run_dir),
             scheduler=build_scheduler(spec, len(job.features.train)),
             num_samples=spec.search.num_trials,
             max_concurrent_trials=spec.search.max_concurrent_trials,
