@@ -10,6 +10,7 @@ import os
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import random
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,13 @@ def ray_shutdown() -> Iterator[None]:
     yield
     if ray.is_initialized():
         ray.shutdown()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def requires_shared_data(*parts: str) -> pytest.MarkDecorator:

@@ -10,7 +10,6 @@ import json
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import sentiment_rows, write_tsv
+from tests.conftest import free_port, sentiment_rows, write_tsv
 from tuner.results import load_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,15 +35,9 @@ ENV = {
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     start = [str(SCRIPT), "start", "--workers", "2", "--head-cpus", "1", "--worker-cpus", "1"]
     subprocess.run([*start, "--port", str(port)], env=ENV, check=True, timeout=240)
     try:

@@ -5,7 +5,6 @@ The sweeps run as the real console script in a subprocess, as a person would run
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,22 +13,17 @@ from pathlib import Path
 import pytest
 import ray
 
+from tests.conftest import free_port
 from tuner.cli import EXIT_BAD_INPUT, main
 
 RAY = str(Path(sys.executable).parent / "ray")
 TUNER = [sys.executable, "-m", "tuner"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def head_address() -> Iterator[str]:
     """A one-node Ray cluster on loopback, started the way a person starts one."""
-    port = _free_port()
+    port = free_port()
     command = [RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1"]
     options = ["--num-cpus=2", "--num-gpus=0", "--include-dashboard=false"]
     subprocess.run(
@@ -65,7 +59,7 @@ def test_trials_that_cannot_fit_on_any_node_are_rejected(head_address, write_swe
 
 
 def test_an_address_where_no_cluster_answers_is_rejected_at_once(write_sweep, valid_sweep, capsys):
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     code = main(["sweep", str(write_sweep(valid_sweep)), "--address", address])
     error = capsys.readouterr().err.strip()
     assert code == EXIT_BAD_INPUT
