@@ -8,35 +8,29 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import tiny_sweep
 from tuner.cli import main
 from tuner.handoff import HandOff, data_fingerprint, package_versions
 
 
 def _handoff(model: Path, files: dict[str, Path]) -> dict:
+    sweep = tiny_sweep(model, files, Path("unused"))  # the same model, data and task
     content = {
-            "sweep": "tiny",
-            "run_dir": "/nowhere",
-            "source_trial": "trial_x",
-            "created": "2026-11-24T00:00:00",
-            "model": {"name_or_path": str(model)},
-            "data": {
-                "train": str(files["train"]),
-                "validation": str(files["validation"]),
-                "test": str(files["test"]),
-                "labels": ["negative", "positive"],
-                "max_length": 16,
-            },
-            "task": {"type": "sequence_classification"},
-            "training_arguments": {
-                "learning_rate": 3.0e-3,
-                "num_train_epochs": 1,
-                "seed": 7,
-                "per_device_train_batch_size": 32,
-                "output_dir": "tiny-best",
-            },
-            "train_data_sha256": "0" * 64,
-            "versions": package_versions(),
-        }  # fmt: skip
+        "sweep": "tiny",
+        "run_dir": "/nowhere",
+        "source_trial": "trial_x",
+        "created": "2026-11-24T00:00:00",
+        **{section: sweep[section] for section in ("model", "data", "task")},
+        "training_arguments": {
+            "learning_rate": 3.0e-3,
+            "num_train_epochs": 1,
+            "seed": 7,
+            "per_device_train_batch_size": 32,
+            "output_dir": "tiny-best",
+        },
+        "train_data_sha256": "0" * 64,
+        "versions": package_versions(),
+    }
     return HandOff.model_validate(content).model_dump(mode="json")
 
 

@@ -77,9 +77,7 @@ def data_fingerprint(train: pd.DataFrame, label_names: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
-def write_best(
-    run: SweepRun, summary: RetrainSummary, train_sha256: str, out_dir: Path | None = None
-) -> tuple[Path, Path]:
+def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tuple[Path, Path]:
     """Write ``best.yaml`` and ``best.json`` for the retrain's winner.
 
     Returns:
@@ -119,7 +117,7 @@ def write_best(
         ),
         versions=package_versions(),
     )
-    folder = out_dir or run.run_dir
+    folder = run.run_dir
     content = handoff.model_dump(mode="json")
     header = (
         f"# The best configuration of sweep {spec.name!r}, retrained with "

@@ -149,8 +149,7 @@ def _check_reachable(address: str) -> None:
 
 def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     """Search on the connected Ray cluster, every trial a real fine-tuning run; rank them."""
-    if job.features.test is not None:
-        raise ValueError("a search must not see the test split; build its job without it")
+    _require_search_job(job)
     storage = Path(spec.resources.storage_path).expanduser().resolve()
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = storage / run_name
@@ -191,8 +190,7 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
     Raises:
         UsageError: the folder holds no Tune state to resume from.
     """
-    if job.features.test is not None:
-        raise ValueError("a search must not see the test split; build its job without it")
+    _require_search_job(job)
     location = str(run_dir.resolve())
     if not tune.Tuner.can_restore(location):
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
@@ -206,6 +204,12 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
     with tune_quietly():
         tuner.fit()
     return load_run(run_dir)
+
+
+def _require_search_job(job: TrainingJob) -> None:
+    """The test split is for retrained models only; a search's job never carries it."""
+    if job.features.test is not None:
+        raise ValueError("a search must not see the test split; build its job without it")
 
 
 def trainable_for(function: Callable[..., None], spec: SweepSpec, job: TrainingJob) -> Any:
