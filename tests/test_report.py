@@ -110,6 +110,21 @@ def test_a_copied_results_folder_still_reports(finished_run, tmp_path):
     assert (copy / "report.html").is_file()
 
 
+def test_a_trial_that_started_over_reads_as_its_last_attempt(finished_run, tmp_path):
+    copy = tmp_path / "started-over"
+    shutil.copytree(finished_run, copy)
+    trial = max(load_run(copy).trials, key=lambda t: len(t.history))
+    result_file = copy / trial.trial_id / "result.json"
+    lines = result_file.read_text().splitlines()
+    again = [json.loads(line) for line in lines]
+    for report in again:
+        report["train_loss"] = -1.0  # marks the second attempt's reports
+    result_file.write_text("\n".join(lines[:2] + [json.dumps(r) for r in again]) + "\n")
+    history = {t.trial_id: t for t in load_run(copy).trials}[trial.trial_id].history
+    assert [r["epoch"] for r in history] == [r["epoch"] for r in trial.history]
+    assert all(r["train_loss"] == -1.0 for r in history)
+
+
 def test_a_running_trial_shows_as_running(finished_run, tmp_path):
     copy = tmp_path / "running"
     shutil.copytree(finished_run, copy)

@@ -13,6 +13,7 @@ from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.train import NonFiniteLossError, TrainingJob, train_and_evaluate
 from tuner.spec import DataSpec, ModelSpec, TrainingSpec
+from tuner.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,31 @@ def test_a_resumed_run_continues_from_its_checkpoint_and_ends_the_same(job_facto
     assert all(r["resumed_at_epoch"] == 1.0 for r in resumed_reports)
     assert resumed["eval_loss"] == pytest.approx(whole["eval_loss"], rel=1e-4)
     assert resumed["accuracy"] == whole["accuracy"]
+
+
+def test_a_restarted_trial_picks_its_newest_whole_checkpoint(job_factory, tmp_path):
+    job = job_factory(num_train_epochs=1, evaluations_per_epoch=4)
+    trial_folder = tmp_path / "trial_x"
+    persisted: list[Path] = []
+
+    def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:
+        if checkpoint is not None:  # what the trial sends, as Tune copies it to the trial folder
+            write_manifest(checkpoint)
+            persisted.append(
+                Path(shutil.copytree(checkpoint, trial_folder / f"checkpoint_{len(persisted):06d}"))
+            )
+
+    train_and_evaluate(
+        job, {"per_device_train_batch_size": 16}, report, tmp_path / "out", checkpoints=True
+    )
+    first, _, newest = persisted
+    assert all(is_whole_checkpoint(path) for path in persisted)
+    # Tune's last snapshot only knew the first; the driver died before it saw the others.
+    assert newest_checkpoint(trial_folder, given=first) == newest
+    assert newest_checkpoint(trial_folder, given=None) == newest
+    # A copy cut short is not whole, and is passed over.
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert not is_whole_checkpoint(newest)
+    assert newest_checkpoint(trial_folder, given=first) == persisted[1]
+    assert newest_checkpoint(tmp_path / "no-such-trial", given=None) is None

@@ -98,16 +98,22 @@ def failure_reason(error: BaseException | str) -> str:
 
 
 def _read_history(result_file: Path) -> list[dict[str, Any]]:
-    """The trial's reports; a line cut short by a crash or a copy in progress is skipped."""
+    """The trial's reports; a line cut short by a crash or a copy in progress is skipped.
+
+    A trial that started over from an earlier point (it was restarted with no usable
+    checkpoint) trains those epochs again; the new reports replace the old ones.
+    """
     if not result_file.is_file():
         return []
-    history = []
+    history: list[dict[str, Any]] = []
     for line in result_file.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             report = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(report, dict):
+            epoch = report.get("epoch", math.inf)
+            history = [old for old in history if old.get("epoch", -math.inf) < epoch]
             history.append(report)
     return history
 

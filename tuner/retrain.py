@@ -157,7 +157,7 @@ def run_retrain(
         for seed in seeds
     ]
     tuner = tune.Tuner(
-        trainable_for(retrain_trial, spec, job),
+        trainable_for(retrain_trial, spec, job, run.run_dir.resolve() / experiment),
         param_space={"run": tune.grid_search(plan)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=spec.search.max_concurrent_trials,

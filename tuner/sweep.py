@@ -159,7 +159,7 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     metric, mode = spec.objective.metric, spec.objective.mode
     assert mode is not None  # tuner.checks.resolve_objective fills it in
     tuner = tune.Tuner(
-        trainable_for(tune_trial, spec, job),
+        trainable_for(tune_trial, spec, job, run_dir),
         tune_config=tune.TuneConfig(
             search_alg=build_searcher(spec, run_dir),
             scheduler=build_scheduler(spec, len(job.features.train)),
@@ -196,7 +196,7 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
     tuner = tune.Tuner.restore(
         location,
-        trainable=trainable_for(tune_trial, spec, job),
+        trainable=trainable_for(tune_trial, spec, job, Path(location)),
         resume_unfinished=True,
         resume_errored=False,  # failed trials used up their retries; they stay failed
         restart_errored=False,
@@ -212,9 +212,12 @@ def _require_search_job(job: TrainingJob) -> None:
         raise ValueError("a search must not see the test split; build its job without it")
 
 
-def trainable_for(function: Callable[..., None], spec: SweepSpec, job: TrainingJob) -> Any:
-    """A Tune trainable: ``function(config, job, threads, checkpoints)`` with the trial's
-    resources.
+def trainable_for(
+    function: Callable[..., None], spec: SweepSpec, job: TrainingJob, experiment: Path
+) -> Any:
+    """A Tune trainable: ``function(config, job, threads, checkpoints, experiment)`` with the
+    trial's resources; ``experiment`` is the Tune experiment's folder, where the trial's
+    checkpoints are.
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
@@ -223,6 +226,7 @@ def trainable_for(function: Callable[..., None], spec: SweepSpec, job: TrainingJ
         "job": job,
         "threads": max(1, int(spec.resources.cpus_per_trial)),
         "checkpoints": spec.fault_tolerance.checkpoints,
+        "experiment": str(experiment),
     }
     return tune.with_resources(tune.with_parameters(function, **parameters), resources)
 

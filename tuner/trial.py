@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +14,41 @@ from ray import tune
 
 from trainables.train import TrainingJob, train_and_evaluate
 
+MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
-def tune_trial(config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool) -> None:
+
+def tune_trial(
+    config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool, experiment: str
+) -> None:
     """Train one proposed configuration, reporting every evaluation to Tune.
 
-    A trial that Tune restarts (its node was lost, or it raised) continues from its last
-    checkpoint.
+    A trial that Tune restarts (its node was lost, it raised, or the sweep was resumed)
+    continues from its newest checkpoint in ``experiment``, the Tune experiment's folder.
     """
     torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory(prefix="tuner-trial-") as scratch, _last_checkpoint() as last:
+    with tempfile.TemporaryDirectory(prefix="tuner-trial-") as scratch:
+        trial_folder = Path(experiment) / _trial_folder_name()
+        given = tune.get_checkpoint()
+        resume_from = newest_checkpoint(trial_folder, Path(given.path) if given else None)
+        if resume_from is not None:  # a private copy: Tune may write the next one over it
+            resume_from = Path(shutil.copytree(resume_from, Path(scratch, "resume")))
         train_and_evaluate(
             job,
             config,
             report=_report_to_tune,
-            output_dir=Path(scratch),
+            output_dir=Path(scratch, "output"),
             checkpoints=checkpoints,
-            resume_from=last,
+            resume_from=resume_from,
         )
 
 
 def retrain_trial(
-    config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool
+    config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool, experiment: str
 ) -> None:
     """Train one of the best configurations again with one seed, then score it on test data."""
     planned = config["run"]
     hyperparameters = {**planned["hyperparameters"], "seed": planned["seed"]}
-    tune_trial(hyperparameters, job, threads, checkpoints)
+    tune_trial(hyperparameters, job, threads, checkpoints, experiment)
 
 
 def _report_to_tune(metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
@@ -48,12 +56,52 @@ def _report_to_tune(metrics: dict[str, Any], checkpoint: Path | None = None) -> 
     if checkpoint is None:
         tune.report(metrics)
         return
+    write_manifest(checkpoint)
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
     shutil.rmtree(checkpoint, ignore_errors=True)  # Tune has copied it to the trial's storage
 
 
-@contextmanager
-def _last_checkpoint() -> Iterator[Path | None]:
-    checkpoint = tune.get_checkpoint()
-    with checkpoint.as_directory() if checkpoint else nullcontext(None) as folder:
-        yield Path(folder) if folder else None
+def _trial_folder_name() -> str:
+    # Tune names the trial's working folder as it names the trial's folder in the experiment.
+    return Path(tune.get_context().get_trial_dir()).name
+
+
+def newest_checkpoint(trial_folder: Path, given: Path | None) -> Path | None:
+    """The trial's newest whole checkpoint, or None.
+
+    That is usually ``given``, the one Tune hands back. A driver killed between a trial's
+    checkpoint and Tune's next snapshot of the experiment leaves a newer one in the trial's
+    folder that Tune does not know of; continuing from it keeps the trial from training those
+    steps twice.
+    """
+    found = [path for path in trial_folder.glob("checkpoint_*") if is_whole_checkpoint(path)]
+    if given is not None and given.is_dir():  # Tune may have deleted it for a newer one
+        found.append(given)
+    return max(found, key=_global_step, default=None)
+
+
+def write_manifest(checkpoint: Path) -> None:
+    """Record the checkpoint's files and sizes in it, for ``is_whole_checkpoint``."""
+    files = {
+        str(path.relative_to(checkpoint)): path.stat().st_size
+        for path in checkpoint.rglob("*")
+        if path.is_file()
+    }
+    (checkpoint / MANIFEST).write_text(json.dumps(files))
+
+
+def is_whole_checkpoint(folder: Path) -> bool:
+    """Whether every file of the checkpoint reached ``folder`` in full (a copy cut short by a
+    dying process does not count)."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text())
+        return all((folder / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError):
+        return False
+
+
+def _global_step(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "trainer_state.json").read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
