@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import torch
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
@@ -67,3 +69,20 @@ def load_classifier(model: ModelSpec, label_names: tuple[str, ...]) -> PreTraine
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
     )
+
+
+def load_skeleton(model: ModelSpec, num_labels: int) -> PreTrainedModel:
+    """The classifier's architecture without its weights (on PyTorch's meta device): module
+    names and layer counts for the checks, at no cost even for a big model."""
+    location = model_location(model)
+    config = AutoConfig.from_pretrained(
+        location,
+        revision=model.revision,
+        trust_remote_code=model.trust_remote_code,
+        num_labels=num_labels,
+    )
+    hf_logging.set_verbosity_error()
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(
+            config, trust_remote_code=model.trust_remote_code
+        )

@@ -9,7 +9,9 @@ training, and only for retrained and production models.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import resource
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from transformers import (
 )
 
 from trainables.features import Features
+from trainables.methods import apply_method, count_parameters, split_method
 from trainables.metrics import classification_metrics
 from trainables.modeling import load_classifier
 from tuner.spec import ModelSpec, TrainingSpec
@@ -55,6 +58,22 @@ MANAGED_ARGUMENTS = {
     "do_predict": "set by the tuner",
     "logging_nan_inf_filter": "non-finite losses must fail the trial",
 }
+
+
+# What a report carries besides the scores.
+BOOKKEEPING = frozenset(
+    {
+        "epoch",
+        "examples_seen",
+        "planned_epochs",
+        "seconds_to_first_step",
+        "resumed_at_epoch",
+        "trainable_parameters",
+        "parameters",
+        "peak_memory_mb",
+        "peak_gpu_memory_mb",
+    }
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -97,11 +116,12 @@ def train_and_evaluate(
         NonFiniteLossError: the training or evaluation loss became NaN or infinite.
     """
     features = job.features
+    method, training_hyperparameters = split_method(hyperparameters)
     arguments = {
         "logging_steps": 10,
         "dataloader_pin_memory": torch.cuda.is_available(),
         **job.training.arguments(),
-        **hyperparameters,
+        **training_hyperparameters,
         "output_dir": str(output_dir),
         "eval_strategy": "no",
         "save_strategy": "no",
@@ -110,9 +130,12 @@ def train_and_evaluate(
         "logging_nan_inf_filter": False,
     }
     args = TrainingArguments(**arguments)
+    reset_peak_memory()
     reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
+    model = apply_method(load_classifier(job.model, features.label_names), method)
+    reporter.parameters = count_parameters(model)
     trainer = Trainer(
-        model=load_classifier(job.model, features.label_names),
+        model=model,
         args=args,
         train_dataset=features.train,
         eval_dataset=features.validation,
@@ -130,8 +153,46 @@ def train_and_evaluate(
         final = {**final, **_without_timings(test)}  # test_accuracy, test_loss, ...
         report(final)
     if save_to is not None:
-        trainer.save_model(str(save_to))  # the tokenizer too: it is the processing class
+        _save_for_production(trainer, save_to)
     return final
+
+
+def _save_for_production(trainer: Trainer, folder: Path) -> None:
+    """Model and tokenizer, for ``from_pretrained``: LoRA adapters are merged into the
+    weights, so the folder loads like any fine-tuned model."""
+    from peft import PeftModel
+
+    if isinstance(trainer.model, PeftModel):
+        trainer.model.merge_and_unload().save_pretrained(str(folder))
+        assert trainer.processing_class is not None
+        trainer.processing_class.save_pretrained(str(folder))
+    else:
+        trainer.save_model(str(folder))  # the tokenizer too: it is the processing class
+
+
+def reset_peak_memory() -> None:
+    """Start counting this process's peak memory (and the GPU's) from now."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak resident size (VmHWM)
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """The process's peak resident memory since `reset_peak_memory`, and the GPU's when
+    there is one."""
+    peaks: dict[str, float] = {}
+    try:
+        status = Path("/proc/self/status").read_text()
+        kilobytes = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
+    except (OSError, StopIteration, ValueError):
+        kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # since the start
+    peaks["peak_memory_mb"] = round(kilobytes / 1024, 1)
+    if torch.cuda.is_available():
+        peaks["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peaks
 
 
 def _without_timings(metrics: Mapping[str, float]) -> dict[str, float]:
@@ -192,6 +253,7 @@ class _ReportEvaluations(TrainerCallback):
         self.pending: dict[str, float] | None = None
         self.created = time.monotonic()  # just before the model is loaded
         self.to_first_step: float | None = None
+        self.parameters = (0, 0)  # trainable, all
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
@@ -238,6 +300,9 @@ class _ReportEvaluations(TrainerCallback):
             "train_loss": self.train_loss,
             "planned_epochs": float(self.planned_epochs),
             "seconds_to_first_step": self.to_first_step or 0.0,
+            "trainable_parameters": self.parameters[0],
+            "parameters": self.parameters[1],
+            **peak_memory_mb(),
         }
         if self.resumed_at is not None:
             self.last["resumed_at_epoch"] = self.resumed_at

@@ -9,7 +9,7 @@ import tempfile
 from typing import Any
 
 from tuner.errors import FieldError
-from tuner.spec import CategoricalParam, SweepSpec, grid_size
+from tuner.spec import METHOD_SETTINGS, CategoricalParam, SweepSpec, grid_size
 
 
 def check_training_arguments(spec: SweepSpec) -> None:
@@ -30,7 +30,7 @@ def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> N
 
     # num_train_epochs and seed have defaults; only a value the file sets conflicts.
     written = spec.training.model_fields_set | set(spec.training.model_extra or {})
-    for key in spec.search_space:
+    for key in spec.training_space():
         if key in written:
             raise FieldError(
                 f"search_space.{key}",
@@ -38,7 +38,7 @@ def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> N
             )
     for section, keys in (
         ("training", spec.training.arguments()),
-        ("search_space", spec.search_space),
+        ("search_space", spec.training_space()),
     ):
         for key in keys:
             if key in MANAGED_ARGUMENTS:
@@ -57,7 +57,7 @@ def _check_values(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]], fa
     portable = {key: value for key, value in fixed.items() if key not in skipped}
     with tempfile.TemporaryDirectory() as scratch:
         _try_arguments(factory, {**portable, "output_dir": scratch}, "training")
-        for name, param in spec.search_space.items():
+        for name, param in spec.training_space().items():
             if isinstance(param, CategoricalParam):
                 candidates = list(param.choices)
             else:
@@ -105,6 +105,13 @@ def _check_value(field: str, argument: dataclasses.Field[Any], value: Any) -> No
 
 
 def _unknown_argument(key: str, known: set[str]) -> str:
+    for method, settings in METHOD_SETTINGS.items():
+        if key in settings or key == "method":
+            where = f"search_space.method.choices.{method}" if key != "method" else "search_space"
+            return (
+                f"a fine-tuning method setting, not a TrainingArguments one: put it in {where} "
+                "(see search_spaces/bbc_news_methods.yaml)"
+            )
     if key == "warmup_ratio":
         return (
             "transformers 5 folded warmup_ratio into warmup_steps: a value below 1 is a ratio "
@@ -163,6 +170,12 @@ def check_search(spec: SweepSpec) -> None:
             ASHA grace period beyond the full budget.
     """
     if spec.search.sampler == "grid":
+        if spec.is_conditional():
+            raise FieldError(
+                "search.sampler",
+                "a grid cannot search methods with settings of their own (a conditional "
+                "space); use tpe or random",
+            )
         size = grid_size(spec)
         if size is None:
             raise FieldError(
@@ -198,3 +211,46 @@ def check_storage(spec: SweepSpec) -> None:
             f"{storage}: cloud URIs are not supported yet; use a folder that every node "
             "mounts at the same path (NFS, EFS, a Kubernetes ReadWriteMany volume)",
         )
+
+
+def check_method(spec: SweepSpec, num_labels: int) -> None:
+    """Every searched method can be applied to the model: partial finds the layer stack and
+    freezes no more layers than there are; LoRA's target modules exist.
+
+    Raises:
+        FieldError: naming the method's entry.
+    """
+    from trainables.methods import (
+        FineTuningMethod,
+        MethodError,
+        check_lora_targets,
+        frozen_layer_count,
+    )
+    from trainables.modeling import load_skeleton
+
+    method = spec.method()
+    if method is None or set(method.choices) == {"full"}:
+        return
+    model = load_skeleton(spec.model, num_labels)
+    for name, space in method.choices.items():
+        for setting in METHOD_SETTINGS[name]:
+            for value in _candidates(space.get(setting)):
+                given = {} if setting not in space else {setting: value}  # else: the default
+                try:
+                    chosen = FineTuningMethod(**{"method": name, **given})
+                    if setting == "frozen_layers":
+                        frozen_layer_count(model, chosen.frozen_layers)
+                    elif setting == "lora_target_modules":
+                        check_lora_targets(model, chosen.target_modules())
+                except MethodError as error:
+                    field = f"search_space.method.choices.{name}.{setting}"
+                    raise FieldError(field, str(error)) from None
+
+
+def _candidates(param: Any) -> list[Any]:
+    """The values an entry can take that matter for a check: its choices, or its bounds."""
+    if param is None:
+        return [None]
+    if isinstance(param, CategoricalParam):
+        return list(param.choices)
+    return [param.low, param.high]

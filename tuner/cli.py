@@ -156,6 +156,12 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
         f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
         f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}"
     )
+    method = spec.method()
+    if method is not None:
+        choices = [
+            f"{m} ({', '.join(space)})" if space else m for m, space in method.choices.items()
+        ]
+        console.print(f"  methods    {' | '.join(choices)}")
 
 
 def _use_token_auth_if_available() -> None:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tuner.ranking import TrialRow
+from tuner.spec import METHOD_SETTINGS
 
 if TYPE_CHECKING:
     from tuner.retrain import Interval
@@ -22,6 +23,8 @@ SHORT_NAMES = {
     "weight_decay": "wd",
     "num_train_epochs": "max epochs",
     "gradient_accumulation_steps": "accum",
+    "frozen_layers": "frozen",
+    "lora_target_modules": "lora targets",
 }
 
 
@@ -66,7 +69,11 @@ def format_seconds(seconds: float) -> str:
 def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[list[str]]]:
     """The ranked table's headers and cells, the same in the terminal, Markdown and HTML."""
     names = list(dict.fromkeys(key for row in rows for key in row.hyperparameters))
+    method_names = ["method", *(n for settings in METHOD_SETTINGS.values() for n in settings)]
+    names = [n for n in names if n not in method_names] + [n for n in method_names if n in names]
+    costs = any(row.trainable_parameters is not None for row in rows)
     headers = ["rank", "trial", "status", metric, "epochs", "time"]
+    headers += ["trained params", "peak memory"] if costs else []
     headers += [SHORT_NAMES.get(name, name) for name in names]
     cells = [
         [
@@ -76,11 +83,30 @@ def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[li
             format_score(row.objective),
             f"{row.epochs:g}",
             format_seconds(row.seconds),
+            *(
+                [format_count(row.trainable_parameters), format_mb(row.peak_memory_mb)]
+                if costs
+                else []
+            ),
             *(format_value(row.hyperparameters.get(name, "")) for name in names),
         ]
         for position, row in enumerate(rows, start=1)
     ]
     return headers, cells
+
+
+def format_count(count: int | None) -> str:
+    """22.7M, 2.1k, 66; '-' when unknown."""
+    if count is None:
+        return "-"
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:.1f}{suffix}"
+    return str(count)
+
+
+def format_mb(megabytes: float | None) -> str:
+    return "-" if megabytes is None else f"{megabytes:,.0f} MB"
 
 
 LEFT_ALIGNED = ("trial", "status")  # ranked-table columns read as text; the rest are numbers

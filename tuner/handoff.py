@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
+from trainables.methods import METHOD_KEYS, FineTuningMethod, MethodError, split_method
 from tuner.errors import UsageError
 from tuner.results import SweepRun, write_atomically
 from tuner.retrain import Interval, RetrainSummary
@@ -61,6 +62,8 @@ class HandOff(BaseModel):
     task: TaskSpec
     training_arguments: dict[str, Any]
     """Keywords for ``transformers.TrainingArguments(**training_arguments)``."""
+    method: dict[str, Any] = Field(default_factory=lambda: {"method": "full"})
+    """The fine-tuning method and its settings (`trainables.methods.FineTuningMethod`)."""
     evaluations_per_epoch: int = Field(1, ge=1)
     train_data_sha256: str
     scores: Scores | None = None
@@ -84,11 +87,8 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
         The two paths.
     """
     spec, winner = run.spec, summary.winner
-    arguments = {
-        **spec.training.arguments(),
-        **winner.hyperparameters,
-        "output_dir": f"{spec.name}-best",
-    }
+    method, searched = split_method(winner.hyperparameters)
+    arguments = {**spec.training.arguments(), **searched, "output_dir": f"{spec.name}-best"}
     handoff = HandOff(
         sweep=spec.name,
         run_dir=str(run.run_dir.resolve()),
@@ -104,6 +104,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
         ),
         task=spec.task,
         training_arguments=arguments,
+        method=method.settings(),
         evaluations_per_epoch=spec.training.evaluations_per_epoch,
         train_data_sha256=train_sha256,
         scores=Scores(
@@ -150,12 +151,23 @@ def package_versions() -> dict[str, str]:
 
 
 def check_arguments(handoff: HandOff) -> None:
-    """``training_arguments`` must be what ``TrainingArguments`` accepts.
+    """``training_arguments`` must be what ``TrainingArguments`` accepts, and ``method`` a
+    fine-tuning method with settings in range.
 
     Raises:
         UsageError: an unknown keyword or a value it rejects.
     """
     from transformers import TrainingArguments
+
+    try:
+        FineTuningMethod(**handoff.method)
+    except MethodError as error:
+        raise UsageError(f"method: {error}") from None
+    except TypeError:
+        known = ", ".join(sorted(METHOD_KEYS))
+        raise UsageError(
+            f"method: unknown setting among {sorted(handoff.method)}; known: {known}"
+        ) from None
 
     try:
         TrainingArguments(**handoff.training_arguments)

@@ -16,6 +16,7 @@ from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.train import TrainingJob
 from tuner.checks import (
+    check_method,
     check_search,
     check_storage,
     check_training_arguments,
@@ -45,6 +46,7 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     warm_start(spec)  # a warm-start folder that cannot be used fails here, not in the driver
     splits = load_splits(spec.data)
     spec = resolve_objective(spec, len(splits.label_names))
+    check_method(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
     if spec.retrain.enabled:
         require_test_split(checked)

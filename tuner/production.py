@@ -15,7 +15,7 @@ from rich.console import Console
 from trainables.data import load_splits
 from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
-from trainables.train import TrainingJob, train_and_evaluate
+from trainables.train import BOOKKEEPING, TrainingJob, train_and_evaluate
 from tuner.errors import FieldError, UsageError
 from tuner.handoff import BEST_YAML, HandOff, check_arguments, data_fingerprint
 from tuner.results import write_atomically
@@ -77,7 +77,9 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
             )
             console.print(f"epoch {metrics.get('epoch', 0):g}: {scores}")
 
-    final = train_and_evaluate(job, {}, report=report, output_dir=output, save_to=output)
+    final = train_and_evaluate(
+        job, handoff.method, report=report, output_dir=output, save_to=output
+    )
     if main_process:
         write_atomically(output / METRICS_FILE, json.dumps(final, indent=2) + "\n")
         write_atomically(output / BEST_YAML, source.read_text(encoding="utf-8"))
@@ -85,4 +87,4 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
 
 
 def _is_score(key: str) -> bool:
-    return key not in ("epoch", "examples_seen", "planned_epochs")
+    return key not in BOOKKEEPING

@@ -36,6 +36,21 @@ class TrialRow:
     restarts: int = 0
     """How often Tune restarted the trial after a crash or an error."""
 
+    @property
+    def trainable_parameters(self) -> int | None:
+        """How many parameters the trial's fine-tuning method trained."""
+        counts = [r["trainable_parameters"] for r in self.history if "trainable_parameters" in r]
+        return int(counts[-1]) if counts else None
+
+    @property
+    def peak_memory_mb(self) -> float | None:
+        """The trial's peak memory: the GPU's when it had one, else its process's."""
+        for key in ("peak_gpu_memory_mb", "peak_memory_mb"):
+            peaks = [float(r[key]) for r in self.history if key in r]
+            if peaks:
+                return max(peaks)
+        return None
+
 
 def read_trials(experiment_dir: Path, spec: SweepSpec) -> list[TrialRow]:
     """One row per trial folder of a Tune experiment, in folder-name order."""

@@ -60,6 +60,8 @@ def trial_record(row: TrialRow, position: int) -> dict[str, Any]:
         "objective": row.objective,
         "epochs": row.epochs,
         "seconds": round(row.seconds, 2),
+        "trainable_parameters": row.trainable_parameters,
+        "peak_memory_mb": row.peak_memory_mb,
         **row.hyperparameters,
     }
 

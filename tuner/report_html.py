@@ -151,8 +151,8 @@ def _scored(run: SweepRun) -> list[TrialRow]:
 
 
 def _slices(run: SweepRun) -> go.Figure:
-    spec, metric = run.spec, run.spec.objective.metric
-    names = list(spec.search_space)
+    space, metric = run.spec.flat_space(), run.spec.objective.metric
+    names = list(space)
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
     figure = make_subplots(
@@ -161,23 +161,24 @@ def _slices(run: SweepRun) -> go.Figure:
     scored = _scored(run)
     for index, name in enumerate(names):
         row, column = index // columns + 1, index % columns + 1
+        having = [t for t in scored if name in t.hyperparameters]  # a method's own settings
         figure.add_trace(
             go.Scatter(
-                x=[trial.hyperparameters.get(name) for trial in scored],
-                y=[trial.objective for trial in scored],
+                x=[trial.hyperparameters[name] for trial in having],
+                y=[trial.objective for trial in having],
                 mode="markers",
                 marker={
                     "size": 10,
-                    "color": [OUTCOME_COLOURS.get(t.outcome, "#777") for t in scored],
+                    "color": [OUTCOME_COLOURS.get(t.outcome, "#777") for t in having],
                 },
-                text=[f"{t.trial_id}: {t.status}" for t in scored],
+                text=[f"{t.trial_id}: {t.status}" for t in having],
                 hovertemplate="%{text}<br>%{x}<br>" + metric + " %{y:.4f}<extra></extra>",
                 showlegend=False,
             ),
             row=row,
             col=column,
         )
-        param = spec.search_space[name]
+        param = space[name]
         if isinstance(param, CategoricalParam):
             figure.update_xaxes(type="category", row=row, col=column)
         elif param.log:  # the whole searched range, so its unexplored parts show too
@@ -193,10 +194,12 @@ def _slices(run: SweepRun) -> go.Figure:
 
 
 def _parallel(run: SweepRun) -> go.Figure:
-    spec, metric = run.spec, run.spec.objective.metric
+    metric = run.spec.objective.metric
     scored = _scored(run)
     dimensions = []
-    for name, param in spec.search_space.items():
+    for name, param in run.spec.flat_space().items():
+        if not all(name in trial.hyperparameters for trial in scored):
+            continue  # a method's own setting: an axis needs a value in every trial
         values: list[Any] = [trial.hyperparameters.get(name) for trial in scored]
         label = SHORT_NAMES.get(name, name)
         if isinstance(param, CategoricalParam):
@@ -273,10 +276,15 @@ def _study(run: SweepRun) -> optuna.Study | None:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if run.mode == "max" else "minimize")
-    for trial in scored:
-        params = {name: trial.hyperparameters[name] for name in space}
+    for trial in scored:  # in a conditional space, each trial with the names it had
+        params = {
+            name: trial.hyperparameters[name] for name in space if name in trial.hyperparameters
+        }
+        distributions = {name: space[name] for name in params}
         study.add_trial(
-            optuna.trial.create_trial(params=params, distributions=space, value=trial.objective)
+            optuna.trial.create_trial(
+                params=params, distributions=distributions, value=trial.objective
+            )
         )
     return study
 
@@ -289,7 +297,7 @@ def _importance_section(run: SweepRun) -> str:
             "importance estimate.</p>"
         )
     figure = go.Figure()
-    names = list(run.spec.search_space)
+    names = [n for n in run.spec.flat_space() if any(n in scores for scores in found.values())]
     for evaluator, scores in found.items():
         figure.add_trace(
             go.Bar(

@@ -15,7 +15,7 @@ import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from tuner.spec import CategoricalParam, IntParam, SweepSpec, optuna_space
+from tuner.spec import CategoricalParam, ConditionalSpace, IntParam, SweepSpec, optuna_space
 
 FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
 
@@ -25,6 +25,7 @@ def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
         seed=spec.search.seed,
         n_startup_trials=spec.search.n_startup_trials,
         multivariate=True,
+        group=spec.is_conditional(),  # models each method's settings where they exist
         constant_liar=True,  # keeps concurrent trials from all proposing the same point
     )
 
@@ -35,7 +36,7 @@ def _random(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 
 def _grid(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     points: dict[str, list[str | float | int | bool | None]] = {}
-    for name, param in spec.search_space.items():
+    for name, param in spec.flat_space().items():
         if isinstance(param, CategoricalParam):
             points[name] = list(param.choices)
         elif isinstance(param, IntParam):
@@ -61,20 +62,20 @@ def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch
     With ``run_dir``, the study lives in a database (see `tuner.study`) and starts from the
     warm-start trials, if any; without, in memory.
     """
-    from tuner.study import open_storage, storage_url, warm_start
+    from tuner.study import add_warm_start, open_storage, storage_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options: dict[str, Any] = {}
     if run_dir is not None:
-        points, scores = warm_start(spec)
-        options = {
-            "storage": open_storage(storage_url(spec, run_dir)),
-            "study_name": spec.search.study_name or run_dir.name,
-            "points_to_evaluate": points or None,
-            "evaluated_rewards": scores or None,
-        }
+        storage = open_storage(storage_url(spec, run_dir))
+        study_name = spec.search.study_name or run_dir.name
+        add_warm_start(storage, study_name, spec)
+        options = {"storage": storage, "study_name": study_name}
+    # A space with a method choice is defined by running: each method's settings are
+    # suggested only in its own trials.
+    space = ConditionalSpace(spec) if spec.is_conditional() else optuna_space(spec)
     return OptunaSearch(
-        space=optuna_space(spec),
+        space=space,
         metric=spec.objective.metric,
         mode=spec.objective.mode,
         sampler=SAMPLERS[spec.search.sampler](spec),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
+import optuna
 import optuna.distributions as od
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -121,6 +122,9 @@ class FloatParam(Section):
     def to_optuna(self) -> od.BaseDistribution:
         return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+
 
 class IntParam(Section):
     """An integer in [low, high], optionally on a log scale or with a ``step``."""
@@ -134,6 +138,9 @@ class IntParam(Section):
     def to_optuna(self) -> od.BaseDistribution:
         return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def suggest(self, trial: optuna.Trial, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+
 
 class CategoricalParam(Section):
     """One of a list of choices."""
@@ -144,8 +151,11 @@ class CategoricalParam(Section):
     def to_optuna(self) -> od.BaseDistribution:
         return od.CategoricalDistribution(self.choices)
 
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        return trial.suggest_categorical(name, self.choices)
 
-def _checked_by_optuna(param: FloatParam | IntParam | CategoricalParam) -> Any:
+
+def _checked_by_optuna(param: Any) -> Any:
     """Let Optuna's own constructors reject bad bounds (low > high, log with low <= 0, ...)."""
     try:
         param.to_optuna()
@@ -156,6 +166,58 @@ def _checked_by_optuna(param: FloatParam | IntParam | CategoricalParam) -> Any:
 
 Param = Annotated[
     FloatParam | IntParam | CategoricalParam,
+    Field(discriminator="type"),
+    AfterValidator(_checked_by_optuna),
+]
+
+# Each fine-tuning method's own settings (see `trainables.methods`).
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "partial": ("frozen_layers",),
+    "lora": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+}
+
+
+class MethodParam(Section):
+    """The fine-tuning method as a searched choice: ``choices`` maps each method to the
+    space of its own settings, which are sampled only in trials of that method.
+
+    A setting left out takes its default (`trainables.methods.FineTuningMethod`).
+    """
+
+    type: Literal["method"]
+    choices: dict[str, dict[str, Param]] = Field(min_length=1)
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _no_settings_is_empty(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `full:` with nothing after it
+            return {method: {} if space is None else space for method, space in value.items()}
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _own_settings(cls, choices: dict[str, dict[str, Param]]) -> dict[str, dict[str, Param]]:
+        for method, space in choices.items():
+            if method not in METHOD_SETTINGS:
+                known = ", ".join(METHOD_SETTINGS)
+                raise ValueError(f"{method!r} is no fine-tuning method; choose among {known}")
+            for name in space:
+                if name not in METHOD_SETTINGS[method]:
+                    known = ", ".join(METHOD_SETTINGS[method]) or "none"
+                    raise ValueError(
+                        f"{method}.{name} is not a setting of {method} (it has: {known})"
+                    )
+        return choices
+
+    def to_optuna(self) -> od.BaseDistribution:
+        """The choice of method itself."""
+        return od.CategoricalDistribution(list(self.choices))
+
+
+# One level of union tags, so that errors name the entry as the file writes it.
+SpaceEntry = Annotated[
+    FloatParam | IntParam | CategoricalParam | MethodParam,
     Field(discriminator="type"),
     AfterValidator(_checked_by_optuna),
 ]
@@ -246,13 +308,54 @@ class SweepSpec(Section):
     data: DataSpec
     task: TaskSpec = TaskSpec()
     training: TrainingSpec = TrainingSpec()
-    search_space: dict[str, Param] = Field(min_length=1)
+    search_space: dict[str, SpaceEntry] = Field(min_length=1)
+    """``TrainingArguments`` keywords, and ``method``: the fine-tuning method."""
     objective: ObjectiveSpec = ObjectiveSpec()
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     resources: ResourcesSpec = ResourcesSpec()
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     retrain: RetrainSpec = RetrainSpec()
+
+    @field_validator("search_space")
+    @classmethod
+    def _method_entry(cls, space: dict[str, Any]) -> dict[str, Any]:
+        for name, entry in space.items():
+            if (name == "method") != isinstance(entry, MethodParam):
+                raise ValueError(
+                    f"{name}: the fine-tuning method is the entry named `method`, of type "
+                    "`method`, with its choices: {full: {}, partial: {...}, lora: {...}}"
+                )
+        return space
+
+    def method(self) -> MethodParam | None:
+        """The searched fine-tuning method, if the sweep names one (else: full)."""
+        entry = self.search_space.get("method")
+        return entry if isinstance(entry, MethodParam) else None
+
+    def training_space(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
+        """The searched ``TrainingArguments`` keywords."""
+        return {
+            name: entry
+            for name, entry in self.search_space.items()
+            if not isinstance(entry, MethodParam)
+        }
+
+    def flat_space(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
+        """Every searched name: the training entries, ``method`` (a choice of methods) and
+        every method's settings."""
+        flat = self.training_space()
+        method = self.method()
+        if method is not None:
+            flat["method"] = CategoricalParam(type="categorical", choices=list(method.choices))
+            for space in method.choices.values():
+                flat.update(space)
+        return flat
+
+    def is_conditional(self) -> bool:
+        """Whether some names are searched only in trials of one method."""
+        method = self.method()
+        return method is not None and any(method.choices.values())
 
     def max_epochs(self) -> float:
         """The most epochs any trial trains: the full budget of the search."""
@@ -265,14 +368,34 @@ class SweepSpec(Section):
 
 
 def optuna_space(spec: SweepSpec) -> dict[str, od.BaseDistribution]:
-    """The search space as Optuna distributions, built by Optuna's own classes."""
-    return {name: param.to_optuna() for name, param in spec.search_space.items()}
+    """Every searched name as an Optuna distribution, built by Optuna's own classes; in a
+    conditional space, a trial has only some of them (see `ConditionalSpace`)."""
+    return {name: param.to_optuna() for name, param in spec.flat_space().items()}
+
+
+class ConditionalSpace:
+    """Optuna's define-by-run form of a space with a method choice: a trial suggests the
+    training entries and the method, then only the chosen method's settings, so that the
+    study sees the true conditional space."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        method = spec.method()
+        assert method is not None
+        self.training = spec.training_space()
+        self.methods = method.choices
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        for name, param in self.training.items():
+            param.suggest(trial, name)
+        chosen = trial.suggest_categorical("method", list(self.methods))
+        for name, param in self.methods[chosen].items():
+            param.suggest(trial, name)
 
 
 def grid_size(spec: SweepSpec) -> int | None:
     """Number of points in the grid, or None when some entry is continuous."""
     size = 1
-    for param in spec.search_space.values():
+    for param in spec.flat_space().values():
         if isinstance(param, CategoricalParam):
             size *= len(param.choices)
         elif isinstance(param, IntParam):

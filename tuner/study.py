@@ -79,11 +79,16 @@ def warm_start(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[float]]:
             f"{spec.objective.metric}; warm-start from a sweep with the same objective",
         )
     space = optuna_space(spec)
+    method = spec.method()
     points, scores = [], []
     for trial in earlier.trials:
         if trial.outcome != "completed" or trial.objective is None:
             continue
-        point = {name: trial.hyperparameters.get(name) for name in space}
+        names = [*spec.training_space()]
+        if method is not None:
+            chosen = str(trial.hyperparameters.get("method"))
+            names += ["method", *method.choices.get(chosen, {})]
+        point = {name: trial.hyperparameters.get(name) for name in names}
         if all(_fits(space[name], value) for name, value in point.items()):
             points.append(point)
             scores.append(trial.objective)
@@ -94,6 +99,26 @@ def warm_start(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[float]]:
             field, f"no completed trial of {source} lies inside this sweep's search space"
         )
     return points, scores
+
+
+def add_warm_start(storage: optuna.storages.RDBStorage, study_name: str, spec: SweepSpec) -> None:
+    """Put the warm-start trials into the study as already evaluated, before the searcher
+    loads it; each keeps only the names it had (a LoRA trial has no frozen_layers)."""
+    points, scores = warm_start(spec)
+    if not points:
+        return
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="maximize" if spec.objective.mode == "max" else "minimize",
+        load_if_exists=True,
+    )
+    space = optuna_space(spec)
+    for point, score in zip(points, scores, strict=True):
+        distributions = {name: space[name] for name in point}
+        study.add_trial(
+            optuna.trial.create_trial(params=point, distributions=distributions, value=score)
+        )
 
 
 def _fits(distribution: optuna.distributions.BaseDistribution, value: Any) -> bool:

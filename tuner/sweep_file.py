@@ -209,7 +209,7 @@ def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     if kind == "missing":
         return "required key is missing; add it"
     if kind == "union_tag_not_found":
-        return "the entry has no 'type'; give type: float, int or categorical"
+        return "the entry has no 'type'; give type: float, int or categorical (method for `method`)"
     message = str(detail["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict | list):
         return message

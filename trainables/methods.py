@@ -1,0 +1,213 @@
+"""Which parameters a trial trains: all of them (``full``), the upper layers and the head
+(``partial``), or low-rank adapters beside frozen weights (``lora``, through peft).
+
+A trial's hyperparameters carry the method and its settings next to the ``TrainingArguments``
+keywords; `split_method` tells them apart, and `apply_method` prepares the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import nn
+from transformers import PreTrainedModel
+
+from tuner.spec import METHOD_SETTINGS
+
+
+class MethodError(ValueError):
+    """A method setting is out of range, or the method cannot be applied to this model."""
+
+
+EXPECTED = {
+    "method": "one of full, partial, lora",
+    "lora_r": "an integer rank of at least 1",
+    "lora_alpha": "a positive scale",
+    "lora_dropout": "a probability in [0, 1)",
+    "frozen_layers": "a count of layers (0 or more), or all",
+    "lora_target_modules": "comma-separated module names, such as 'query,value'",
+}
+
+
+@dataclass(frozen=True)
+class FineTuningMethod:
+    """A method and its settings; each setting applies to one method only."""
+
+    method: Literal["full", "partial", "lora"] = "full"
+    frozen_layers: int | Literal["all"] | None = None
+    """partial: the embeddings and this many bottom layers stay frozen; ``all``: only the
+    task head trains. Default: half the layers."""
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: str | None = None
+    """lora: comma-separated names of the modules that get adapters (``query,value``).
+    Default: peft's choice for the model's type."""
+
+    def __post_init__(self) -> None:
+        problems = {
+            "method": self.method not in METHOD_SETTINGS,
+            "lora_r": isinstance(self.lora_r, bool)
+            or not isinstance(self.lora_r, int)
+            or self.lora_r < 1,
+            "lora_alpha": isinstance(self.lora_alpha, bool)
+            or not isinstance(self.lora_alpha, int | float)
+            or self.lora_alpha <= 0,
+            "lora_dropout": not isinstance(self.lora_dropout, int | float)
+            or not 0 <= self.lora_dropout < 1,
+            "frozen_layers": not (
+                self.frozen_layers in (None, "all")
+                or (isinstance(self.frozen_layers, int) and self.frozen_layers >= 0)
+            ),
+            "lora_target_modules": self.lora_target_modules is not None
+            and not (isinstance(self.lora_target_modules, str) and self.target_modules()),
+        }
+        for name, bad in problems.items():
+            if bad:
+                raise MethodError(f"{name}={getattr(self, name)!r}: {EXPECTED[name]}")
+
+    def settings(self) -> dict[str, Any]:
+        """The method and the settings that apply to it, as a trial's hyperparameters hold
+        them."""
+        return {
+            "method": self.method,
+            **{name: getattr(self, name) for name in METHOD_SETTINGS[self.method]},
+        }
+
+    def target_modules(self) -> list[str] | None:
+        if self.lora_target_modules is None:
+            return None
+        return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
+
+
+METHOD_KEYS = frozenset(
+    field.name for field in dataclasses.fields(FineTuningMethod)
+)  # method, frozen_layers, lora_r, ...
+
+
+def split_method(hyperparameters: Mapping[str, Any]) -> tuple[FineTuningMethod, dict[str, Any]]:
+    """(the fine-tuning method, the ``TrainingArguments`` keywords)."""
+    method = FineTuningMethod(
+        **{key: value for key, value in hyperparameters.items() if key in METHOD_KEYS}
+    )
+    arguments = {key: value for key, value in hyperparameters.items() if key not in METHOD_KEYS}
+    return method, arguments
+
+
+def apply_method(model: PreTrainedModel, method: FineTuningMethod) -> PreTrainedModel:
+    """Freeze what the method leaves alone, or wrap the model with LoRA adapters.
+
+    Raises:
+        MethodError: the model has no layer stack to freeze part of, too few layers, or not
+            the modules named for adapters.
+    """
+    if method.method == "partial":
+        _freeze_bottom(model, method.frozen_layers)
+    elif method.method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        check_lora_targets(model, method.target_modules())
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,  # keeps the new classification head trainable
+            r=method.lora_r,
+            lora_alpha=method.lora_alpha,
+            lora_dropout=method.lora_dropout,
+            target_modules=method.target_modules(),
+        )
+        return get_peft_model(model, config)  # type: ignore[return-value]
+    return model
+
+
+def layer_stack(model: PreTrainedModel) -> nn.ModuleList:
+    """The model body's list of transformer layers, bottom first.
+
+    Raises:
+        MethodError: no module list as long as the model's layer count.
+    """
+    count = getattr(model.config, "num_hidden_layers", None)
+    for _, module in model.base_model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise MethodError(
+        f"partial fine-tuning needs the model's layer stack, and {type(model).__name__} has "
+        "none that the tuner can find; use full or lora"
+    )
+
+
+def frozen_layer_count(model: PreTrainedModel, frozen_layers: int | str | None) -> int:
+    """How many bottom layers ``frozen_layers`` freezes in this model.
+
+    Raises:
+        MethodError: more layers than the model has, or a negative count.
+    """
+    total = len(layer_stack(model))
+    if frozen_layers is None:
+        return total // 2
+    if frozen_layers == "all":
+        return total
+    if not isinstance(frozen_layers, int) or not 0 <= frozen_layers <= total:
+        raise MethodError(
+            f"frozen_layers={frozen_layers!r}, but the model has {total} layers; give 0 to "
+            f"{total}, or all to train only the head"
+        )
+    return frozen_layers
+
+
+def _freeze_bottom(model: PreTrainedModel, frozen_layers: int | str | None) -> None:
+    layers = layer_stack(model)
+    count = frozen_layer_count(model, frozen_layers)
+    frozen: list[nn.Module] = [model.get_input_embeddings(), *layers[:count]]
+    embeddings = getattr(model.base_model, "embeddings", None)  # positions, token types, norm
+    if isinstance(embeddings, nn.Module):
+        frozen.append(embeddings)
+    if frozen_layers == "all":  # everything in the body; the head alone trains
+        frozen.append(model.base_model)
+    for module in frozen:
+        module.requires_grad_(False)
+
+
+def check_lora_targets(model: PreTrainedModel, targets: list[str] | None) -> None:
+    """Every named target is a module of the model (peft matches names by their last
+    parts: ``query`` is ``encoder.layer.0.attention.self.query``); with none named, peft must
+    know defaults for the model's type.
+
+    Raises:
+        MethodError: a name matches no module, or peft has no defaults for the model.
+    """
+    if targets is None:
+        from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+        if model.config.model_type not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
+            raise MethodError(
+                f"peft has no default LoRA target modules for model type "
+                f"{model.config.model_type!r}; name them in lora_target_modules"
+            )
+        return
+    from transformers.pytorch_utils import Conv1D
+
+    adaptable = (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d, Conv1D)
+    modules = dict(model.named_modules())
+    for target in targets:
+        matched = [
+            module
+            for name, module in modules.items()
+            if name == target or name.endswith(f".{target}")
+        ]
+        if not any(isinstance(module, adaptable) for module in matched):
+            linear = sorted(
+                {name.rsplit(".", 1)[-1] for name, m in modules.items() if isinstance(m, nn.Linear)}
+            )
+            raise MethodError(
+                f"lora_target_modules names {target!r}, which is no linear, embedding or "
+                f"convolution module of {type(model).__name__}; its linear modules are: "
+                f"{', '.join(linear)}"
+            )
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable parameters, all parameters)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
