@@ -72,7 +72,7 @@ def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
     assert "failed after 2 retries: NonFiniteLossError: training loss became" in out
     assert out.count("crashed") == 2
     progress = out.split("Trials ranked")[0]
-    assert "failed: NonFiniteLossError: training loss became" in progress
+    assert "failed: NonFiniteLossError: training loss became" in progress, progress
     assert "completed" in out
     assert "2 trials in" in out and "1 failed" in out
     assert "Traceback" not in capsys.readouterr().err

@@ -1,8 +1,10 @@
-"""Labelled text splits from local files, a folder per label, or a hub dataset.
+"""Labelled text splits from local files, a folder per label, CoNLL files, or a hub dataset.
 
 Every source ends as the same shape: a train, a validation and (optionally) a test table with
 the columns ``text``, optionally ``text_pair``, and an integer ``label``, plus the label names in
-id order. Splits the data lacks are carved out of the training rows, stratified and seeded.
+id order. For token classification, ``text`` holds each sentence's words and ``label`` a list of
+tag ids, one per word. Splits the data lacks are carved out of the training rows, seeded (and
+stratified by label for sequence classification).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SUFFIX_FORMATS = {
     ".json": "json",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".conll": "conll",
 }
 
 
@@ -47,16 +50,17 @@ class LabelledSplits:
         return sizes
 
 
-def load_splits(data: DataSpec) -> LabelledSplits:
-    """Read, label and split the data a sweep file describes.
+def load_splits(data: DataSpec, task: str = "sequence_classification") -> LabelledSplits:
+    """Read, label and split the data a sweep file describes, for ``task``.
 
     Raises:
         FieldError: a file or column is missing, a file cannot be parsed, or the labels cannot
             train a classifier (one class only, or a label outside ``data.labels``).
     """
     raw = _read_hub(data) if data.hub is not None else _read_local(data)
-    tables = {name: _normalise(frame, data, name) for name, frame in raw.items()}
-    label_names, tables = _encode_labels(tables, data, raw)
+    per_word = task == "token_classification"
+    tables = {name: _normalise(frame, data, name, per_word) for name, frame in raw.items()}
+    label_names, tables = _encode_labels(tables, data, raw, per_word)
     tables = _carve_missing_splits(tables, data)
     limits = {
         "train": data.max_train_rows,
@@ -135,6 +139,32 @@ def _read_folder(path: Path, data: DataSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_conll(path: Path, data: DataSpec) -> pd.DataFrame:
+    """CoNLL columns: a word per line with its tag in the last column, a blank line between
+    sentences; ``-DOCSTART-`` lines are skipped."""
+    sentences: list[tuple[list[str], list[str]]] = []
+    words: list[str] = []
+    tags: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                sentences.append((words, tags))
+            words, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise ValueError(f"line {number} has a word but no tag: {line!r}")
+        words.append(fields[0])
+        tags.append(fields[-1])
+    if words:
+        sentences.append((words, tags))
+    if not sentences:
+        raise ValueError("no sentences: expected a word and its tag per line")
+    return pd.DataFrame(
+        {data.text_column: [w for w, _ in sentences], data.label_column: [t for _, t in sentences]}
+    )
+
+
 _READERS: dict[str, Any] = {
     "csv": lambda path, data: _read_delimited(path, data, ","),
     "tsv": lambda path, data: _read_delimited(path, data, "\t"),
@@ -142,6 +172,7 @@ _READERS: dict[str, Any] = {
     "json": lambda path, data: pd.read_json(path),
     "parquet": lambda path, data: pd.read_parquet(path),
     "folder": _read_folder,
+    "conll": _read_conll,
 }
 
 
@@ -171,13 +202,14 @@ def _read_hub(data: DataSpec) -> dict[str, pd.DataFrame]:
             )
         frame = loaded[hub_split].to_pandas()
         feature = loaded[hub_split].features.get(data.label_column)
+        feature = getattr(feature, "feature", feature)  # a tag per word: a list of labels
         if data.labels is None and hasattr(feature, "names"):
             frame.attrs["label_names"] = list(feature.names)
         frames[split] = frame
     return frames
 
 
-def _normalise(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
+def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) -> pd.DataFrame:
     """Keep the text and label columns under their canonical names."""
     columns = {data.text_column: "text", data.label_column: "label"}
     if data.text_pair_column:
@@ -194,21 +226,47 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
                 f"no column {column!r} in the {split} data; its columns are: {found}",
             )
     out = frame[list(columns)].rename(columns=columns).reset_index(drop=True)
+    if per_word:
+        return _words_and_tags(out, split)
     for column in ("text", "text_pair"):
         if column in out:
             out[column] = out[column].astype(str)
     return out
 
 
+def _words_and_tags(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Each row's words as a list of strings (a string is split on spaces), and as many tags."""
+    words, tags = [], []
+    for row, (text, labels) in enumerate(zip(table["text"], table["label"], strict=True)):
+        row_words = text.split() if isinstance(text, str) else [str(w) for w in text]
+        row_tags = labels.split() if isinstance(labels, str) else list(labels)
+        if len(row_words) != len(row_tags):
+            raise FieldError(
+                "data.label_column",
+                f"row {row} of the {split} data has {len(row_words)} words but "
+                f"{len(row_tags)} tags; token classification needs one tag per word",
+            )
+        words.append(row_words)
+        tags.append(row_tags)
+    return pd.DataFrame({"text": words, "label": tags})
+
+
 def _encode_labels(
-    tables: dict[str, pd.DataFrame], data: DataSpec, raw: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame],
+    data: DataSpec,
+    raw: dict[str, pd.DataFrame],
+    per_word: bool,
 ) -> tuple[tuple[str, ...], dict[str, pd.DataFrame]]:
     names = data.labels or raw["train"].attrs.get("label_names")
     # With label names given, integer labels may be ids into them (0 -> the first name).
     ids_allowed = names is not None
     if names is None:
-        values = sorted(set(tables["train"]["label"]), key=lambda v: (str(type(v)), v))
-        names = [str(v) for v in values]
+        found = (
+            {tag for tags in tables["train"]["label"] for tag in tags}
+            if per_word
+            else set(tables["train"]["label"])
+        )
+        names = [str(v) for v in sorted(found, key=lambda v: (str(type(v)), v))]
     to_id = {name: index for name, index in zip(names, range(len(names)), strict=True)}
 
     def encode(value: Any, split: str) -> int:
@@ -226,9 +284,13 @@ def _encode_labels(
     encoded = {}
     for split, table in tables.items():
         table = table.copy()
-        table["label"] = [encode(v, split) for v in table["label"]]
+        if per_word:
+            table["label"] = [[encode(v, split) for v in tags] for tags in table["label"]]
+        else:
+            table["label"] = [encode(v, split) for v in table["label"]]
         encoded[split] = table
-    present = set(encoded["train"]["label"])
+    train_labels = encoded["train"]["label"]
+    present = {t for tags in train_labels for t in tags} if per_word else set(train_labels)
     if len(present) < 2:
         only = names[next(iter(present))] if present else "none"
         raise FieldError(
@@ -282,6 +344,8 @@ def _take(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.D
 
 def _strata(frame: pd.DataFrame, size: int) -> pd.Series | None:
     """Labels to stratify on, or None where some class is too small to stratify."""
+    if len(frame) and isinstance(frame["label"].iloc[0], list):
+        return None  # a tag per word: rows have no one class to stratify on
     counts = frame["label"].value_counts()
     classes = len(counts)
     if counts.min() < 2 or size < classes or len(frame) - size < classes:

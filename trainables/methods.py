@@ -97,7 +97,9 @@ def split_method(hyperparameters: Mapping[str, Any]) -> tuple[FineTuningMethod, 
     return method, arguments
 
 
-def apply_method(model: PreTrainedModel, method: FineTuningMethod) -> PreTrainedModel:
+def apply_method(
+    model: PreTrainedModel, method: FineTuningMethod, task: str = "sequence_classification"
+) -> PreTrainedModel:
     """Freeze what the method leaves alone, or wrap the model with LoRA adapters.
 
     Raises:
@@ -111,7 +113,8 @@ def apply_method(model: PreTrainedModel, method: FineTuningMethod) -> PreTrained
 
         check_lora_targets(model, method.target_modules())
         config = LoraConfig(
-            task_type=TaskType.SEQ_CLS,  # keeps the new classification head trainable
+            # The task type keeps the new head trainable beside the adapters.
+            task_type=TaskType.TOKEN_CLS if task == "token_classification" else TaskType.SEQ_CLS,
             r=method.lora_r,
             lora_alpha=method.lora_alpha,
             lora_dropout=method.lora_dropout,

@@ -28,9 +28,43 @@ CLASSIFICATION_METRICS: dict[str, MetricInfo] = {
     "eval_loss": MetricInfo(higher_is_better=False),
 }
 
+# Entity-level scores (seqeval, micro-averaged over entity types, as CoNLL scores them) and
+# the share of words tagged right.
+ENTITY_METRICS: dict[str, MetricInfo] = {
+    "f1": MetricInfo(higher_is_better=True),
+    "precision": MetricInfo(higher_is_better=True),
+    "recall": MetricInfo(higher_is_better=True),
+    "accuracy": MetricInfo(higher_is_better=True),
+    "eval_loss": MetricInfo(higher_is_better=False),
+}
+
 TASK_METRICS: dict[str, dict[str, MetricInfo]] = {
     "sequence_classification": CLASSIFICATION_METRICS,
+    "token_classification": ENTITY_METRICS,
 }
+
+
+def entity_metrics(label_names: tuple[str, ...]) -> Callable[[object], dict[str, float]]:
+    """A ``compute_metrics`` function for tagging: entities found whole, from BIO tags."""
+    from seqeval.metrics import accuracy_score as tag_accuracy
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    def compute(prediction: object) -> dict[str, float]:
+        predicted = np.asarray(prediction.predictions).argmax(axis=-1)  # type: ignore[attr-defined]
+        labels = np.asarray(prediction.label_ids)  # type: ignore[attr-defined]
+        truth, guess = [], []
+        for row_labels, row_predicted in zip(labels, predicted, strict=True):
+            kept = row_labels != -100  # first sub-word of each word only
+            truth.append([label_names[i] for i in row_labels[kept]])
+            guess.append([label_names[i] for i in row_predicted[kept]])
+        return {
+            "f1": float(f1_score(truth, guess, zero_division=0)),
+            "precision": float(precision_score(truth, guess, zero_division=0)),
+            "recall": float(recall_score(truth, guess, zero_division=0)),
+            "accuracy": float(tag_accuracy(truth, guess)),
+        }
+
+    return compute
 
 
 def classification_metrics(num_labels: int) -> Callable[[object], dict[str, float]]:

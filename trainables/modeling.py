@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -57,21 +60,34 @@ def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
         ) from None
 
 
-def load_classifier(model: ModelSpec, label_names: tuple[str, ...]) -> PreTrainedModel:
-    """The pretrained body with a fresh classification head for ``label_names``."""
+# The model class with the head each task needs.
+TASK_MODELS: dict[str, Any] = {
+    "sequence_classification": AutoModelForSequenceClassification,
+    "token_classification": AutoModelForTokenClassification,
+}
+
+
+def load_classifier(
+    model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
+) -> PreTrainedModel:
+    """The pretrained body with a fresh head for ``label_names``: one label per text, or one
+    tag per token."""
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
-    return AutoModelForSequenceClassification.from_pretrained(
+    return TASK_MODELS[task].from_pretrained(
         model_location(model),
         revision=model.revision,
         trust_remote_code=model.trust_remote_code,
         num_labels=len(label_names),
+        ignore_mismatched_sizes=True,  # a head for other labels is replaced by a fresh one
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
     )
 
 
-def load_skeleton(model: ModelSpec, num_labels: int) -> PreTrainedModel:
+def load_skeleton(
+    model: ModelSpec, num_labels: int, task: str = "sequence_classification"
+) -> PreTrainedModel:
     """The classifier's architecture without its weights (on PyTorch's meta device): module
     names and layer counts for the checks, at no cost even for a big model."""
     location = model_location(model)
@@ -83,6 +99,4 @@ def load_skeleton(model: ModelSpec, num_labels: int) -> PreTrainedModel:
     )
     hf_logging.set_verbosity_error()
     with torch.device("meta"):
-        return AutoModelForSequenceClassification.from_config(
-            config, trust_remote_code=model.trust_remote_code
-        )
+        return TASK_MODELS[task].from_config(config, trust_remote_code=model.trust_remote_code)

@@ -13,13 +13,14 @@ import contextlib
 import math
 import resource
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from transformers import (
+    DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
     PrinterCallback,
@@ -32,7 +33,7 @@ from transformers import (
 
 from trainables.features import Features
 from trainables.methods import apply_method, count_parameters, split_method
-from trainables.metrics import classification_metrics
+from trainables.metrics import classification_metrics, entity_metrics
 from trainables.modeling import load_classifier
 from tuner.spec import ModelSpec, TrainingSpec
 
@@ -88,6 +89,7 @@ class TrainingJob:
     training: TrainingSpec
     features: Features
     tokenizer: PreTrainedTokenizerBase
+    task: str = "sequence_classification"
 
 
 def train_and_evaluate(
@@ -132,7 +134,9 @@ def train_and_evaluate(
     args = TrainingArguments(**arguments)
     reset_peak_memory()
     reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
-    model = apply_method(load_classifier(job.model, features.label_names), method)
+    model = apply_method(
+        load_classifier(job.model, features.label_names, job.task), method, job.task
+    )
     reporter.parameters = count_parameters(model)
     trainer = Trainer(
         model=model,
@@ -140,8 +144,8 @@ def train_and_evaluate(
         train_dataset=features.train,
         eval_dataset=features.validation,
         processing_class=job.tokenizer,
-        data_collator=DataCollatorWithPadding(job.tokenizer),
-        compute_metrics=classification_metrics(len(features.label_names)),
+        data_collator=_collator(job),
+        compute_metrics=_metrics(job),
         callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints), reporter],
     )
     trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
@@ -155,6 +159,20 @@ def train_and_evaluate(
     if save_to is not None:
         _save_for_production(trainer, save_to)
     return final
+
+
+def _collator(job: TrainingJob) -> Any:
+    """Pads each batch to its longest row (tags with the ignored label)."""
+    if job.task == "token_classification":
+        return DataCollatorForTokenClassification(job.tokenizer)
+    return DataCollatorWithPadding(job.tokenizer)
+
+
+def _metrics(job: TrainingJob) -> Callable[[object], dict[str, float]]:
+    labels = job.features.label_names
+    if job.task == "token_classification":
+        return entity_metrics(labels)
+    return classification_metrics(len(labels))
 
 
 def _save_for_production(trainer: Trainer, folder: Path) -> None:

@@ -231,7 +231,7 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
     method = spec.method()
     if method is None or set(method.choices) == {"full"}:
         return
-    model = load_skeleton(spec.model, num_labels)
+    model = load_skeleton(spec.model, num_labels, spec.task.type)
     for name, space in method.choices.items():
         for setting in METHOD_SETTINGS[name]:
             for value in _candidates(space.get(setting)):

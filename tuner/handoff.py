@@ -76,7 +76,12 @@ def data_fingerprint(train: pd.DataFrame, label_names: tuple[str, ...]) -> str:
     columns = [c for c in ("text", "text_pair") if c in train.columns]
     for row in train[[*columns, "label"]].itertuples(index=False):
         *texts, label = row
-        digest.update(json.dumps([*map(str, texts), label_names[int(label)]]).encode())
+        named = (  # a tag per word, or one label per text
+            [label_names[int(tag)] for tag in label]
+            if isinstance(label, list)
+            else label_names[int(label)]
+        )
+        digest.update(json.dumps([*map(str, texts), named]).encode())
     return digest.hexdigest()
 
 

@@ -44,10 +44,16 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     check_storage(spec)
     check_study_storage(spec)
     warm_start(spec)  # a warm-start folder that cannot be used fails here, not in the driver
-    splits = load_splits(spec.data)
+    splits = load_splits(spec.data, spec.task.type)
     spec = resolve_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
+    if spec.task.type == "token_classification" and not checked.tokenizer.is_fast:
+        raise FieldError(
+            "task.type",
+            "token classification aligns tags to sub-words with a fast tokenizer, and "
+            f"{spec.model.name_or_path} has none; choose a model with a tokenizer.json",
+        )
     if spec.retrain.enabled:
         require_test_split(checked)
     return checked
@@ -82,7 +88,11 @@ def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJ
         require_test_split(checked)
     else:
         splits = dataclasses.replace(splits, test=None)
-    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length)
+    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length, spec.task.type)
     return TrainingJob(
-        model=spec.model, training=spec.training, features=features, tokenizer=checked.tokenizer
+        model=spec.model,
+        training=spec.training,
+        features=features,
+        tokenizer=checked.tokenizer,
+        task=spec.task.type,
     )

@@ -48,7 +48,7 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
     check_arguments(handoff)
     main_process = PartialState().is_main_process
     try:
-        splits = load_splits(handoff.data)
+        splits = load_splits(handoff.data, handoff.task.type)
         tokenizer = load_tokenizer(handoff.model)
     except FieldError as error:
         raise UsageError(f"{source}: {error}") from None
@@ -66,8 +66,9 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
         training=TrainingSpec.model_validate(
             {**arguments, "evaluations_per_epoch": handoff.evaluations_per_epoch}
         ),
-        features=tokenize_splits(splits, tokenizer, handoff.data.max_length),
+        features=tokenize_splits(splits, tokenizer, handoff.data.max_length, handoff.task.type),
         tokenizer=tokenizer,
+        task=handoff.task.type,
     )
 
     def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:

@@ -100,13 +100,14 @@ class ProgressPrinter(Callback):
     ) -> None:
         self.finished += 1
         # The error file holds the whole traceback; the exception Tune keeps may have lost
-        # the message in Ray's wrapping.
-        error_file = Path(trial.path or "", "error.txt")
+        # the message in Ray's wrapping. Tune appends to the driver's own copy first (its
+        # last lines are this failure) and copies it to the results folder later.
+        error_file = Path(trial.error_file or Path(trial.path or "", "error.txt"))
         error = (
             error_file.read_text(errors="replace") if error_file.is_file() else trial.get_error()
         )
         reason = failure_reason(error) if error is not None else "unknown error"
-        self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {reason}")
+        self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {escape(reason)}")
         self.console.print(f"         full error: {escape(str(trial.path))}/error.txt")
 
     @staticmethod

@@ -58,7 +58,7 @@ class DataSpec(Section):
     validation: str | None = None
     test: str | None = None
     hub: HubDataset | None = None
-    format: Literal["csv", "tsv", "jsonl", "json", "parquet", "folder"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "json", "parquet", "folder", "conll"] | None = None
     column_names: list[str] | None = None
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -85,9 +85,13 @@ class DataSpec(Section):
 
 
 class TaskSpec(Section):
-    """What the model learns. Only sequence classification runs today."""
+    """What the model learns: a label per text (or text pair), or a tag per word.
 
-    type: Literal["sequence_classification"] = "sequence_classification"
+    For ``token_classification``, ``data.text_column`` holds each sentence's words (a list,
+    or a string split on spaces) and ``data.label_column`` their tags (BIO names or ids).
+    """
+
+    type: Literal["sequence_classification", "token_classification"] = "sequence_classification"
 
 
 class TrainingSpec(BaseModel):
@@ -316,6 +320,19 @@ class SweepSpec(Section):
     resources: ResourcesSpec = ResourcesSpec()
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     retrain: RetrainSpec = RetrainSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _entity_f1_by_default(cls, data: Any) -> Any:
+        """Tagging is scored by entity F1 unless the file names another metric (per-word
+        accuracy mostly counts the many words outside any entity)."""
+        if not isinstance(data, dict):
+            return data
+        task, objective = data.get("task"), data.get("objective")
+        tagging = isinstance(task, dict) and task.get("type") == "token_classification"
+        if tagging and (objective is None or isinstance(objective, dict)):
+            return {**data, "objective": {"metric": "f1", **(objective or {})}}
+        return data
 
     @field_validator("search_space")
     @classmethod

@@ -1,0 +1,109 @@
+"""The Optuna study in a real PostgreSQL server that the test starts, and concurrent writers to
+one study (PostgreSQL and SQLite) that never lock each other out."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+
+from tests.conftest import free_port
+from tuner.console import make_console
+from tuner.prepare import check_sweep, training_job
+from tuner.spec import SweepSpec
+from tuner.study import open_storage
+from tuner.sweep import connect, run_sweep
+
+WRITERS, TRIALS_EACH = 4, 15
+
+
+def _server_binary(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a loopback port; its SQLAlchemy URL."""
+    pytest.importorskip("psycopg2", reason="psycopg2 is missing: pip install -e .[postgres]")
+    initdb, pg_ctl = _server_binary("initdb"), _server_binary("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    # PostgreSQL refuses to run as root: run it as the postgres user the package creates.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
+    if as_user:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "tuner", "--auth=trust"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
+    subprocess.run([*as_user, *start], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://tuner@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep(content: dict) -> None:
+    checked = check_sweep(SweepSpec.model_validate(content))
+    try:
+        connect(checked.spec, address=None)
+        run_sweep(checked.spec, training_job(checked), make_console())
+    finally:
+        ray.shutdown()
+
+
+def test_sweeps_keep_and_continue_their_study_in_postgresql(postgres, valid_sweep):
+    valid_sweep["training"]["num_train_epochs"] = 1
+    valid_sweep["search"].update(
+        num_trials=2, n_startup_trials=1, storage=postgres, study_name="team"
+    )
+    valid_sweep["scheduler"] = {"type": "none"}
+    _sweep(valid_sweep)
+    _sweep(valid_sweep)  # the same study name: it goes on with the first sweep's trials
+    study = optuna.load_study(study_name="team", storage=postgres)
+    assert len(study.trials) == 4
+    assert all(trial.state.name == "COMPLETE" for trial in study.trials)
+    assert set(study.trials[0].params) == set(valid_sweep["search_space"])
+
+
+def _write_trials(url: str, study_name: str, writer: int) -> int:
+    """One writer process: ask and tell TRIALS_EACH trials, as a sweep's driver does."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(url))
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    for _ in range(TRIALS_EACH):
+        trial = study.ask(space)
+        study.tell(trial, trial.params["x"] + writer)
+    return TRIALS_EACH
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_concurrent_writers_to_one_study_never_lock_each_other_out(database, request, tmp_path):
+    url = (
+        request.getfixturevalue("postgres")
+        if database == "postgresql"
+        else f"sqlite:///{tmp_path / 'study.db'}"
+    )
+    name = f"shared-{database}"
+    optuna.create_study(study_name=name, storage=open_storage(url))
+    with ProcessPoolExecutor(WRITERS) as pool:  # separate processes, separate connections
+        written = list(pool.map(_write_trials, [url] * WRITERS, [name] * WRITERS, range(WRITERS)))
+    assert written == [TRIALS_EACH] * WRITERS  # no writer failed ("database is locked")
+    trials = optuna.load_study(study_name=name, storage=url).trials
+    assert len(trials) == WRITERS * TRIALS_EACH
+    assert len({trial.number for trial in trials}) == len(trials)
+    assert all(trial.state.name == "COMPLETE" for trial in trials)
