@@ -19,7 +19,7 @@ from tests.test_bad_input import assert_located, validate
 from trainables.data import load_splits
 from trainables.features import tokenize_splits
 from trainables.methods import FineTuningMethod, apply_method, count_parameters
-from trainables.modeling import load_classifier, load_tokenizer
+from trainables.modeling import load_task_model, load_tokenizer
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.cli import main
 from tuner.spec import DataSpec, ModelSpec, TrainingSpec
@@ -50,7 +50,7 @@ def test_each_method_trains_what_it_says(tiny_model):
     spec = ModelSpec(name_or_path=str(tiny_model))
 
     def trainable(method: FineTuningMethod) -> set[str]:
-        model = apply_method(load_classifier(spec, LABELS), method)
+        model = apply_method(load_task_model(spec, LABELS), method)
         return {name for name, p in model.named_parameters() if p.requires_grad}
 
     everything = trainable(FineTuningMethod())
@@ -100,7 +100,7 @@ def test_lora_checkpoints_hold_the_adapter_only_and_resume(job, tmp_path):
     assert "adapter_model.safetensors" in files and "model.safetensors" not in files
     adapter = sum(path.stat().st_size for path in kept[1.0].iterdir())
     assert adapter < 1_000_000  # the tiny model's own weights take 4 MB
-    full_count = count_parameters(load_classifier(job.model, LABELS))[0]
+    full_count = count_parameters(load_task_model(job.model, LABELS))[0]
     assert all(0 < r["trainable_parameters"] < full_count / 50 for r in reports)
     assert all(r["peak_memory_mb"] > 0 for r in reports)
 

@@ -58,9 +58,13 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
             train a classifier (one class only, or a label outside ``data.labels``).
     """
     raw = _read_hub(data) if data.hub is not None else _read_local(data)
-    per_word = task == "token_classification"
-    tables = {name: _normalise(frame, data, name, per_word) for name, frame in raw.items()}
-    label_names, tables = _encode_labels(tables, data, raw, per_word)
+    if task == "causal_lm":  # text to model: no labels
+        tables = {name: _texts(frame, data, name) for name, frame in raw.items()}
+        label_names: tuple[str, ...] = ()
+    else:
+        per_word = task == "token_classification"
+        tables = {name: _normalise(frame, data, name, per_word) for name, frame in raw.items()}
+        label_names, tables = _encode_labels(tables, data, raw, per_word)
     tables = _carve_missing_splits(tables, data)
     limits = {
         "train": data.max_train_rows,
@@ -234,6 +238,23 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) 
     return out
 
 
+def _texts(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
+    """For language modelling: the text column, and the responses when there are some."""
+    columns = {data.text_column: ("text", "text_column")}
+    if data.response_column:
+        columns[data.response_column] = ("response", "response_column")
+    for column, (_, role) in columns.items():
+        if column not in frame.columns:
+            found = ", ".join(map(str, frame.columns))
+            raise FieldError(
+                f"data.{role}",
+                f"no column {column!r} in the {split} data; its columns are: {found}",
+            )
+    return pd.DataFrame(
+        {name: frame[column].astype(str).tolist() for column, (name, _) in columns.items()}
+    )
+
+
 def _words_and_tags(table: pd.DataFrame, split: str) -> pd.DataFrame:
     """Each row's words as a list of strings (a string is split on spaces), and as many tags."""
     words, tags = [], []
@@ -344,8 +365,8 @@ def _take(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.D
 
 def _strata(frame: pd.DataFrame, size: int) -> pd.Series | None:
     """Labels to stratify on, or None where some class is too small to stratify."""
-    if len(frame) and isinstance(frame["label"].iloc[0], list):
-        return None  # a tag per word: rows have no one class to stratify on
+    if "label" not in frame or (len(frame) and isinstance(frame["label"].iloc[0], list)):
+        return None  # text to model, or a tag per word: rows have no one class to stratify on
     counts = frame["label"].value_counts()
     classes = len(counts)
     if counts.min() < 2 or size < classes or len(frame) - size < classes:

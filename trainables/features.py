@@ -35,12 +35,20 @@ def tokenize_splits(
     """Tokenize every split, truncating to ``max_length`` tokens.
 
     For token classification, each word's tag goes to its first sub-word token; the other
-    sub-words and the special tokens get -100, which the loss and the metrics skip.
+    sub-words and the special tokens get -100, which the loss and the metrics skip. For
+    language modelling, each text ends with the end-of-text token and is its own label; with
+    responses, the prompt's tokens get -100, so the loss counts the response only.
     """
     datasets.disable_progress_bars()
 
     def encode(frame: pd.DataFrame) -> datasets.Dataset:
         table = datasets.Dataset.from_pandas(frame, preserve_index=False)
+        if task == "causal_lm":
+            return table.map(
+                lambda batch: _language_model_rows(batch, tokenizer, max_length),
+                batched=True,
+                remove_columns=table.column_names,
+            )
         if task == "token_classification":
             return table.map(
                 lambda batch: _tag_first_subwords(batch, tokenizer, max_length),
@@ -84,3 +92,43 @@ def _tag_first_subwords(
         labels.append(row_labels)
     encoded["labels"] = labels
     return encoded
+
+
+def end_of_text_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The token that ends a text: the tokenizer's EOS, or a BERT-style SEP."""
+    if tokenizer.eos_token_id is not None:
+        return int(tokenizer.eos_token_id)
+    return None if tokenizer.sep_token_id is None else int(tokenizer.sep_token_id)
+
+
+def _language_model_rows(
+    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> dict[str, list[list[int]]]:
+    end = end_of_text_id(tokenizer)
+    assert end is not None  # tuner.prepare refuses tokenizers without one
+    start = [] if tokenizer.bos_token_id is None else [int(tokenizer.bos_token_id)]
+    texts = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+    responses = (
+        tokenizer(batch["response"], add_special_tokens=False)["input_ids"]
+        if "response" in batch
+        else None
+    )
+    rows: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+    for index, text in enumerate(texts):
+        if responses is None:
+            ids = [*start, *text, end][:max_length]
+            labels = list(ids)
+        else:
+            prompt, answer = [*start, *text], [*responses[index], end]
+            if len(prompt) + len(answer) > max_length:
+                # Keep the prompt's end, nearest the response, and at least half the room
+                # (or the whole response) for the response the loss counts.
+                room = max_length - min(len(answer), max_length // 2)
+                prompt = prompt[max(0, len(prompt) - room) :] if room > 0 else []
+                answer = answer[: max_length - len(prompt)]
+            ids = prompt + answer
+            labels = [IGNORED] * len(prompt) + answer
+        rows["input_ids"].append(ids)
+        rows["attention_mask"].append([1] * len(ids))
+        rows["labels"].append(labels)
+    return rows

@@ -97,6 +97,14 @@ def split_method(hyperparameters: Mapping[str, Any]) -> tuple[FineTuningMethod, 
     return method, arguments
 
 
+# peft's name for each task: it keeps the new head trainable beside the adapters.
+LORA_TASKS = {
+    "sequence_classification": "SEQ_CLS",
+    "token_classification": "TOKEN_CLS",
+    "causal_lm": "CAUSAL_LM",
+}
+
+
 def apply_method(
     model: PreTrainedModel, method: FineTuningMethod, task: str = "sequence_classification"
 ) -> PreTrainedModel:
@@ -109,12 +117,11 @@ def apply_method(
     if method.method == "partial":
         _freeze_bottom(model, method.frozen_layers)
     elif method.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import LoraConfig, get_peft_model
 
         check_lora_targets(model, method.target_modules())
         config = LoraConfig(
-            # The task type keeps the new head trainable beside the adapters.
-            task_type=TaskType.TOKEN_CLS if task == "token_classification" else TaskType.SEQ_CLS,
+            task_type=LORA_TASKS[task],
             r=method.lora_r,
             lora_alpha=method.lora_alpha,
             lora_dropout=method.lora_dropout,

@@ -6,6 +6,7 @@ a trial starts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,10 +39,22 @@ ENTITY_METRICS: dict[str, MetricInfo] = {
     "eval_loss": MetricInfo(higher_is_better=False),
 }
 
+# How well the model predicts the evaluation text: its loss, and exp(loss).
+LANGUAGE_MODEL_METRICS: dict[str, MetricInfo] = {
+    "eval_loss": MetricInfo(higher_is_better=False),
+    "perplexity": MetricInfo(higher_is_better=False),
+}
+
 TASK_METRICS: dict[str, dict[str, MetricInfo]] = {
     "sequence_classification": CLASSIFICATION_METRICS,
     "token_classification": ENTITY_METRICS,
+    "causal_lm": LANGUAGE_MODEL_METRICS,
 }
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), capped where it would overflow."""
+    return math.exp(min(loss, 700.0))
 
 
 def entity_metrics(label_names: tuple[str, ...]) -> Callable[[object], dict[str, float]]:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from transformers import (
     AutoConfig,
+    AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -64,38 +65,44 @@ def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
 TASK_MODELS: dict[str, Any] = {
     "sequence_classification": AutoModelForSequenceClassification,
     "token_classification": AutoModelForTokenClassification,
+    "causal_lm": AutoModelForCausalLM,
 }
 
 
-def load_classifier(
+def load_task_model(
     model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
 ) -> PreTrainedModel:
-    """The pretrained body with a fresh head for ``label_names``: one label per text, or one
-    tag per token."""
+    """The pretrained model with the task's head: a fresh one for ``label_names`` (one label
+    per text, or one tag per token), or its own language-modelling head."""
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
+    labels: dict[str, Any] = {}
+    if task != "causal_lm":
+        labels = {
+            "num_labels": len(label_names),
+            "ignore_mismatched_sizes": True,  # a head for other labels gives way to a fresh one
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: index for index, name in enumerate(label_names)},
+        }
     return TASK_MODELS[task].from_pretrained(
         model_location(model),
         revision=model.revision,
         trust_remote_code=model.trust_remote_code,
-        num_labels=len(label_names),
-        ignore_mismatched_sizes=True,  # a head for other labels is replaced by a fresh one
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
+        **labels,
     )
 
 
 def load_skeleton(
     model: ModelSpec, num_labels: int, task: str = "sequence_classification"
 ) -> PreTrainedModel:
-    """The classifier's architecture without its weights (on PyTorch's meta device): module
+    """The task model's architecture without its weights (on PyTorch's meta device): module
     names and layer counts for the checks, at no cost even for a big model."""
     location = model_location(model)
     config = AutoConfig.from_pretrained(
         location,
         revision=model.revision,
         trust_remote_code=model.trust_remote_code,
-        num_labels=num_labels,
+        **({"num_labels": num_labels} if num_labels else {}),
     )
     hf_logging.set_verbosity_error()
     with torch.device("meta"):

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 from transformers import (
+    DataCollatorForSeq2Seq,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
@@ -31,10 +32,10 @@ from transformers import (
     TrainingArguments,
 )
 
-from trainables.features import Features
+from trainables.features import IGNORED, Features
 from trainables.methods import apply_method, count_parameters, split_method
-from trainables.metrics import classification_metrics, entity_metrics
-from trainables.modeling import load_classifier
+from trainables.metrics import classification_metrics, entity_metrics, perplexity
+from trainables.modeling import load_task_model
 from tuner.spec import ModelSpec, TrainingSpec
 
 
@@ -122,6 +123,8 @@ def train_and_evaluate(
     arguments = {
         "logging_steps": 10,
         "dataloader_pin_memory": torch.cuda.is_available(),
+        # A language model's evaluation needs its loss only, not vocabulary-wide logits.
+        "prediction_loss_only": job.task == "causal_lm",
         **job.training.arguments(),
         **training_hyperparameters,
         "output_dir": str(output_dir),
@@ -135,9 +138,10 @@ def train_and_evaluate(
     reset_peak_memory()
     reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
     model = apply_method(
-        load_classifier(job.model, features.label_names, job.task), method, job.task
+        load_task_model(job.model, features.label_names, job.task), method, job.task
     )
     reporter.parameters = count_parameters(model)
+    reporter.language_model = job.task == "causal_lm"
     trainer = Trainer(
         model=model,
         args=args,
@@ -153,8 +157,10 @@ def train_and_evaluate(
     final = reporter.last
     if features.test is not None:
         trainer.remove_callback(reporter)  # the test score is no evaluation of the schedule
-        test = trainer.evaluate(features.test, metric_key_prefix="test")
-        final = {**final, **_without_timings(test)}  # test_accuracy, test_loss, ...
+        test = _without_timings(trainer.evaluate(features.test, metric_key_prefix="test"))
+        if job.task == "causal_lm":
+            test["test_perplexity"] = perplexity(test["test_loss"])
+        final = {**final, **test}  # test_accuracy, test_loss, ...
         report(final)
     if save_to is not None:
         _save_for_production(trainer, save_to)
@@ -162,16 +168,24 @@ def train_and_evaluate(
 
 
 def _collator(job: TrainingJob) -> Any:
-    """Pads each batch to its longest row (tags with the ignored label)."""
+    """Pads each batch to its longest row (tags and language-model labels with the ignored
+    label)."""
     if job.task == "token_classification":
         return DataCollatorForTokenClassification(job.tokenizer)
+    if job.task == "causal_lm":
+        if job.tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked
+            job.tokenizer.pad_token = job.tokenizer.eos_token
+        return DataCollatorForSeq2Seq(job.tokenizer, label_pad_token_id=IGNORED)
     return DataCollatorWithPadding(job.tokenizer)
 
 
-def _metrics(job: TrainingJob) -> Callable[[object], dict[str, float]]:
+def _metrics(job: TrainingJob) -> Callable[[object], dict[str, float]] | None:
+    """Scores beside the loss; a language model has the loss (and its perplexity) only."""
     labels = job.features.label_names
     if job.task == "token_classification":
         return entity_metrics(labels)
+    if job.task == "causal_lm":
+        return None
     return classification_metrics(len(labels))
 
 
@@ -272,6 +286,7 @@ class _ReportEvaluations(TrainerCallback):
         self.created = time.monotonic()  # just before the model is loaded
         self.to_first_step: float | None = None
         self.parameters = (0, 0)  # trainable, all
+        self.language_model = False  # reports carry the perplexity too
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
@@ -310,6 +325,8 @@ class _ReportEvaluations(TrainerCallback):
             for key, value in _without_timings(metrics or {}).items()
         }
         _check_finite("evaluation loss", scores.get("eval_loss", 0.0), state)
+        if self.language_model:
+            scores["perplexity"] = perplexity(scores["eval_loss"])
         epoch = round(state.epoch or 0.0, 4)
         self.last = {
             **scores,

@@ -162,6 +162,20 @@ def resolve_objective(spec: SweepSpec, num_labels: int) -> SweepSpec:
     return spec.model_copy(update={"objective": objective})
 
 
+def check_task(spec: SweepSpec) -> None:
+    """The data settings fit the task.
+
+    Raises:
+        FieldError: a response column for a task other than language modelling.
+    """
+    if spec.data.response_column is not None and spec.task.type != "causal_lm":
+        raise FieldError(
+            "data.response_column",
+            "a response column is for task.type causal_lm (a prompt and its response); "
+            "remove it or change the task",
+        )
+
+
 def check_search(spec: SweepSpec) -> None:
     """The sampler can search this space and the scheduler's budget fits the training.
 

@@ -147,10 +147,10 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
     sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
     console.print(f"[green]{args.file} is valid[/]: sweep {spec.name!r}")
     console.print(f"  model      {spec.model.name_or_path}")
-    console.print(
-        f"  data       {sizes} rows; {len(checked.splits.label_names)} labels: "
-        f"{', '.join(checked.splits.label_names)}"
-    )
+    console.print(f"  task       {spec.task.type}")
+    labels = checked.splits.label_names
+    described = f"{len(labels)} labels: {', '.join(labels)}" if labels else "text to model"
+    console.print(f"  data       {sizes} rows; {described}")
     console.print(f"  objective  {spec.objective.metric} ({spec.objective.mode})")
     console.print(
         f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "

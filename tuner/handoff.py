@@ -71,17 +71,20 @@ class HandOff(BaseModel):
 
 
 def data_fingerprint(train: pd.DataFrame, label_names: tuple[str, ...]) -> str:
-    """SHA-256 of the training rows as the model sees them: texts and label names, in order."""
+    """SHA-256 of the training rows as the model sees them: texts and label names, in order
+    (a language model's rows have texts only)."""
     digest = hashlib.sha256()
-    columns = [c for c in ("text", "text_pair") if c in train.columns]
-    for row in train[[*columns, "label"]].itertuples(index=False):
-        *texts, label = row
-        named = (  # a tag per word, or one label per text
-            [label_names[int(tag)] for tag in label]
-            if isinstance(label, list)
-            else label_names[int(label)]
-        )
-        digest.update(json.dumps([*map(str, texts), named]).encode())
+    columns = [c for c in ("text", "text_pair", "response", "label") if c in train.columns]
+    for row in train[columns].itertuples(index=False):
+        values = dict(zip(columns, row, strict=True))
+        label = values.pop("label", None)
+        named: Any = None
+        if isinstance(label, list):  # a tag per word
+            named = [label_names[int(tag)] for tag in label]
+        elif label is not None:
+            named = label_names[int(label)]
+        texts = [str(value) for value in values.values()]
+        digest.update(json.dumps(texts if label is None else [*texts, named]).encode())
     return digest.hexdigest()
 
 

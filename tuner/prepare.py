@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits, load_splits
-from trainables.features import tokenize_splits
+from trainables.features import end_of_text_id, tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.train import TrainingJob
 from tuner.checks import (
     check_method,
     check_search,
     check_storage,
+    check_task,
     check_training_arguments,
     resolve_objective,
 )
@@ -40,6 +41,7 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     """Run every check that does not need a cluster; the spec comes back with its objective
     direction resolved."""
     check_training_arguments(spec)
+    check_task(spec)
     check_search(spec)
     check_storage(spec)
     check_study_storage(spec)
@@ -48,6 +50,12 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     spec = resolve_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
+    if spec.task.type == "causal_lm" and end_of_text_id(checked.tokenizer) is None:
+        raise FieldError(
+            "task.type",
+            f"language modelling ends each text with an end-of-text token, and the tokenizer "
+            f"of {spec.model.name_or_path} has none (no eos_token or sep_token)",
+        )
     if spec.task.type == "token_classification" and not checked.tokenizer.is_fast:
         raise FieldError(
             "task.type",

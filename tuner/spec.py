@@ -63,6 +63,9 @@ class DataSpec(Section):
     text_column: str = "text"
     text_pair_column: str | None = None
     label_column: str = "label"
+    response_column: str | None = None
+    """causal_lm: each prompt's response (the prompt is in ``text_column``); the loss counts
+    the response only."""
     labels: list[str] | None = None
     split: SplitSpec = SplitSpec()
     max_train_rows: int | None = Field(None, ge=1)
@@ -85,13 +88,18 @@ class DataSpec(Section):
 
 
 class TaskSpec(Section):
-    """What the model learns: a label per text (or text pair), or a tag per word.
+    """What the model learns: a label per text (or text pair), a tag per word, or the text
+    itself.
 
     For ``token_classification``, ``data.text_column`` holds each sentence's words (a list,
-    or a string split on spaces) and ``data.label_column`` their tags (BIO names or ids).
+    or a string split on spaces) and ``data.label_column`` their tags (BIO names or ids). For
+    ``causal_lm``, ``data.text_column`` holds the text to model, or the prompts when
+    ``data.response_column`` gives their responses.
     """
 
-    type: Literal["sequence_classification", "token_classification"] = "sequence_classification"
+    type: Literal["sequence_classification", "token_classification", "causal_lm"] = (
+        "sequence_classification"
+    )
 
 
 class TrainingSpec(BaseModel):
@@ -304,6 +312,9 @@ class RetrainSpec(Section):
     seeds: int = Field(3, ge=1)
 
 
+DEFAULT_METRICS = {"token_classification": "f1", "causal_lm": "eval_loss"}
+
+
 class SweepSpec(Section):
     """One sweep: everything a person would say to describe it."""
 
@@ -323,15 +334,17 @@ class SweepSpec(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _entity_f1_by_default(cls, data: Any) -> Any:
-        """Tagging is scored by entity F1 unless the file names another metric (per-word
-        accuracy mostly counts the many words outside any entity)."""
+    def _task_metric_by_default(cls, data: Any) -> Any:
+        """Each task's usual objective unless the file names one: accuracy for classifying
+        texts, entity F1 for tagging (per-word accuracy mostly counts the many words outside
+        any entity), the evaluation loss for language modelling."""
         if not isinstance(data, dict):
             return data
         task, objective = data.get("task"), data.get("objective")
-        tagging = isinstance(task, dict) and task.get("type") == "token_classification"
-        if tagging and (objective is None or isinstance(objective, dict)):
-            return {**data, "objective": {"metric": "f1", **(objective or {})}}
+        kind = task.get("type") if isinstance(task, dict) else None
+        metric = DEFAULT_METRICS.get(kind) if isinstance(kind, str) else None
+        if metric and (objective is None or isinstance(objective, dict)):
+            return {**data, "objective": {"metric": metric, **(objective or {})}}
         return data
 
     @field_validator("search_space")
