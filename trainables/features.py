@@ -6,6 +6,7 @@ No padding here: batches are padded to their own longest row when they are drawn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,30 +41,15 @@ def tokenize_splits(
     responses, the prompt's tokens get -100, so the loss counts the response only.
     """
     datasets.disable_progress_bars()
+    encoder = ENCODERS[task]
 
     def encode(frame: pd.DataFrame) -> datasets.Dataset:
         table = datasets.Dataset.from_pandas(frame, preserve_index=False)
-        if task == "causal_lm":
-            return table.map(
-                lambda batch: _language_model_rows(batch, tokenizer, max_length),
-                batched=True,
-                remove_columns=table.column_names,
-            )
-        if task == "token_classification":
-            return table.map(
-                lambda batch: _tag_first_subwords(batch, tokenizer, max_length),
-                batched=True,
-                remove_columns=["text", "label"],
-            )
-        text_columns = [c for c in ("text", "text_pair") if c in table.column_names]
-        encoded = table.map(
-            lambda batch: tokenizer(
-                *[batch[c] for c in text_columns], truncation=True, max_length=max_length
-            ),
+        return table.map(
+            lambda batch: encoder(batch, tokenizer, max_length),
             batched=True,
-            remove_columns=text_columns,
+            remove_columns=table.column_names,
         )
-        return encoded.rename_column("label", "labels")
 
     return Features(
         train=encode(splits.train),
@@ -74,6 +60,15 @@ def tokenize_splits(
 
 
 IGNORED = -100  # the label the loss and the metrics skip
+
+
+def _label_texts(
+    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> Any:
+    texts = [batch[column] for column in ("text", "text_pair") if column in batch]
+    encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+    encoded["labels"] = batch["label"]
+    return encoded
 
 
 def _tag_first_subwords(
@@ -132,3 +127,11 @@ def _language_model_rows(
         rows["attention_mask"].append([1] * len(ids))
         rows["labels"].append(labels)
     return rows
+
+
+# How each task turns a batch of rows into model inputs and labels.
+ENCODERS: dict[str, Callable[[dict[str, list[Any]], PreTrainedTokenizerBase, int], Any]] = {
+    "sequence_classification": _label_texts,
+    "token_classification": _tag_first_subwords,
+    "causal_lm": _language_model_rows,
+}

@@ -148,8 +148,8 @@ def train_and_evaluate(
         train_dataset=features.train,
         eval_dataset=features.validation,
         processing_class=job.tokenizer,
-        data_collator=_collator(job),
-        compute_metrics=_metrics(job),
+        data_collator=COLLATORS[job.task](job.tokenizer),
+        compute_metrics=SCORERS[job.task](features.label_names),
         callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints), reporter],
     )
     trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
@@ -167,26 +167,26 @@ def train_and_evaluate(
     return final
 
 
-def _collator(job: TrainingJob) -> Any:
-    """Pads each batch to its longest row (tags and language-model labels with the ignored
-    label)."""
-    if job.task == "token_classification":
-        return DataCollatorForTokenClassification(job.tokenizer)
-    if job.task == "causal_lm":
-        if job.tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked
-            job.tokenizer.pad_token = job.tokenizer.eos_token
-        return DataCollatorForSeq2Seq(job.tokenizer, label_pad_token_id=IGNORED)
-    return DataCollatorWithPadding(job.tokenizer)
+def _language_model_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
+    if tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORED)
 
 
-def _metrics(job: TrainingJob) -> Callable[[object], dict[str, float]] | None:
-    """Scores beside the loss; a language model has the loss (and its perplexity) only."""
-    labels = job.features.label_names
-    if job.task == "token_classification":
-        return entity_metrics(labels)
-    if job.task == "causal_lm":
-        return None
-    return classification_metrics(len(labels))
+# Each task's batches: padded to their longest row, tags and language-model labels with the
+# ignored label.
+COLLATORS: dict[str, Callable[[PreTrainedTokenizerBase], Any]] = {
+    "sequence_classification": DataCollatorWithPadding,
+    "token_classification": DataCollatorForTokenClassification,
+    "causal_lm": _language_model_collator,
+}
+
+# Each task's scores beside the loss; a language model has the loss (and its perplexity) only.
+SCORERS: dict[str, Callable[[tuple[str, ...]], Callable[[object], dict[str, float]] | None]] = {
+    "sequence_classification": lambda labels: classification_metrics(len(labels)),
+    "token_classification": entity_metrics,
+    "causal_lm": lambda labels: None,
+}
 
 
 def _save_for_production(trainer: Trainer, folder: Path) -> None:
