@@ -147,3 +147,36 @@ def requires_shared_data(*parts: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not path.exists(), reason=f"real data not found at {path} (../shared/datasets is absent)"
     )
+
+
+@pytest.fixture(scope="module")
+def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[..., Any]:
+    """``make(**training)``: a search's job (no test split) over the tiny model and the
+    sentiment files, with those fixed training settings."""
+    import dataclasses
+
+    from trainables.data import load_splits
+    from trainables.features import tokenize_splits
+    from trainables.modeling import load_tokenizer
+    from trainables.train import TrainingJob
+    from tuner.spec import DataSpec, ModelSpec, TrainingSpec
+
+    model = ModelSpec(name_or_path=str(tiny_model))
+    data = DataSpec(
+        train=str(sentiment_files["train"]),
+        validation=str(sentiment_files["validation"]),
+        max_length=16,
+    )
+    tokenizer = load_tokenizer(model)
+    splits = dataclasses.replace(load_splits(data), test=None)  # as a search's job has it
+    features = tokenize_splits(splits, tokenizer, data.max_length)
+
+    def make(**training: object) -> TrainingJob:
+        return TrainingJob(
+            model=model,
+            training=TrainingSpec.model_validate(training),
+            features=features,
+            tokenizer=tokenizer,
+        )
+
+    return make

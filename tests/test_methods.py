@@ -3,7 +3,6 @@ the conditional space, the hand-off, and bad method settings."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -16,34 +15,19 @@ import yaml
 from transformers import AutoModelForSequenceClassification, TrainingArguments
 
 from tests.test_bad_input import assert_located, validate
-from trainables.data import load_splits
-from trainables.features import tokenize_splits
 from trainables.methods import FineTuningMethod, apply_method, count_parameters
-from trainables.modeling import load_task_model, load_tokenizer
+from trainables.modeling import load_task_model
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.cli import main
-from tuner.spec import DataSpec, ModelSpec, TrainingSpec
+from tuner.spec import ModelSpec
 from tuner.study import STUDY_FILE
 
 LABELS = ("negative", "positive")
 
 
 @pytest.fixture(scope="module")
-def job(tiny_model: Path, sentiment_files: dict[str, Path]) -> TrainingJob:
-    model = ModelSpec(name_or_path=str(tiny_model))
-    data = DataSpec(
-        train=str(sentiment_files["train"]),
-        validation=str(sentiment_files["validation"]),
-        max_length=16,
-    )
-    tokenizer = load_tokenizer(model)
-    splits = dataclasses.replace(load_splits(data), test=None)
-    return TrainingJob(
-        model=model,
-        training=TrainingSpec(num_train_epochs=2, evaluations_per_epoch=2, seed=3),
-        features=tokenize_splits(splits, tokenizer, data.max_length),
-        tokenizer=tokenizer,
-    )
+def job(job_factory) -> TrainingJob:
+    return job_factory(num_train_epochs=2, evaluations_per_epoch=2, seed=3)
 
 
 def test_each_method_trains_what_it_says(tiny_model):

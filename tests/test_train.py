@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 
-from trainables.data import load_splits
-from trainables.features import tokenize_splits
-from trainables.modeling import load_tokenizer
-from trainables.train import NonFiniteLossError, TrainingJob, train_and_evaluate
-from tuner.spec import DataSpec, ModelSpec, TrainingSpec
+from trainables.train import NonFiniteLossError, train_and_evaluate
 from tuner.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
-
-
-@pytest.fixture(scope="module")
-def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]):
-    model = ModelSpec(name_or_path=str(tiny_model))
-    data = DataSpec(
-        train=str(sentiment_files["train"]),
-        validation=str(sentiment_files["validation"]),
-        max_length=16,
-    )
-    tokenizer = load_tokenizer(model)
-    splits = dataclasses.replace(load_splits(data), test=None)  # as a search's job has it
-    features = tokenize_splits(splits, tokenizer, data.max_length)
-
-    def make(**training: object) -> TrainingJob:
-        return TrainingJob(
-            model=model,
-            training=TrainingSpec.model_validate(training),
-            features=features,
-            tokenizer=tokenizer,
-        )
-
-    return make
 
 
 def test_reports_each_evaluation_in_epochs(job_factory, tmp_path):
