@@ -13,11 +13,14 @@ import random
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import ray
 import yaml
+
+if TYPE_CHECKING:
+    from tuner.results import SweepRun
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 POSITIVE = ["good", "great", "wonderful", "excellent", "lovely", "brilliant"]
@@ -180,3 +183,18 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[
         )
 
     return make
+
+
+def sweep_in_process(content: dict[str, Any]) -> SweepRun:
+    """Check a sweep dict and run it on a local Ray started here, stopped after; the run."""
+    from tuner.console import make_console
+    from tuner.prepare import check_sweep, training_job
+    from tuner.spec import SweepSpec
+    from tuner.sweep import connect, run_sweep
+
+    checked = check_sweep(SweepSpec.model_validate(content))
+    try:
+        connect(checked.spec, address=None)
+        return run_sweep(checked.spec, training_job(checked), make_console())
+    finally:
+        ray.shutdown()

@@ -14,14 +14,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 
-from tests.conftest import free_port
-from tuner.console import make_console
-from tuner.prepare import check_sweep, training_job
-from tuner.spec import SweepSpec
+from tests.conftest import free_port, sweep_in_process
 from tuner.study import open_storage
-from tuner.sweep import connect, run_sweep
 
 WRITERS, TRIALS_EACH = 4, 15
 
@@ -58,23 +53,14 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _sweep(content: dict) -> None:
-    checked = check_sweep(SweepSpec.model_validate(content))
-    try:
-        connect(checked.spec, address=None)
-        run_sweep(checked.spec, training_job(checked), make_console())
-    finally:
-        ray.shutdown()
-
-
 def test_sweeps_keep_and_continue_their_study_in_postgresql(postgres, valid_sweep):
     valid_sweep["training"]["num_train_epochs"] = 1
     valid_sweep["search"].update(
         num_trials=2, n_startup_trials=1, storage=postgres, study_name="team"
     )
     valid_sweep["scheduler"] = {"type": "none"}
-    _sweep(valid_sweep)
-    _sweep(valid_sweep)  # the same study name: it goes on with the first sweep's trials
+    sweep_in_process(valid_sweep)
+    sweep_in_process(valid_sweep)  # the same study name: it goes on with the first sweep's trials
     study = optuna.load_study(study_name="team", storage=postgres)
     assert len(study.trials) == 4
     assert all(trial.state.name == "COMPLETE" for trial in study.trials)

@@ -12,23 +12,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import ray
 import yaml
 
-from tests.conftest import tiny_sweep
+from tests.conftest import sweep_in_process, tiny_sweep
 from tuner.cli import main
-from tuner.prepare import check_sweep, training_job
 from tuner.report import REPORT_FILES
 from tuner.results import SPEC_FILE, load_run
-from tuner.spec import SweepSpec
-from tuner.sweep import connect, run_sweep
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_model, sentiment_files) -> Path:
     """A real 4-trial sweep with ASHA; one trial diverges and fails."""
-    from tuner.console import make_console
-
     content = tiny_sweep(tiny_model, sentiment_files, tmp_path_factory.mktemp("results"))
     content["search"] = {"sampler": "grid", "num_trials": 4, "max_concurrent_trials": 2}
     content["search_space"] = {
@@ -37,13 +31,7 @@ def finished_run(tmp_path_factory, tiny_model, sentiment_files) -> Path:
     content["training"].update(num_train_epochs=3, logging_steps=1)
     content["objective"] = {"metric": "accuracy"}
     content["fault_tolerance"] = {"max_retries": 1}
-    checked = check_sweep(SweepSpec.model_validate(content))
-    try:
-        connect(checked.spec, address=None)
-        run = run_sweep(checked.spec, training_job(checked), make_console())
-    finally:
-        ray.shutdown()
-    return run.run_dir
+    return sweep_in_process(content).run_dir
 
 
 def test_report_writes_every_format_with_every_trial_once(finished_run, tmp_path, capsys):

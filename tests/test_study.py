@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
-import ray
 
-from tuner.console import make_console
-from tuner.prepare import check_sweep, training_job
-from tuner.results import SweepRun
-from tuner.spec import SweepSpec
+from tests.conftest import sweep_in_process
 from tuner.study import STUDY_FILE
-from tuner.sweep import connect, run_sweep
-
-
-def _sweep(content: dict) -> SweepRun:
-    checked = check_sweep(SweepSpec.model_validate(content))
-    try:
-        connect(checked.spec, address=None)
-        return run_sweep(checked.spec, training_job(checked), make_console())
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture
@@ -32,7 +18,7 @@ def small(valid_sweep) -> dict:
 
 
 def test_a_study_is_kept_continued_and_warm_started(small, tmp_path):
-    first = _sweep(small)
+    first = sweep_in_process(small)
     study = optuna.load_study(
         study_name=first.run_dir.name, storage=f"sqlite:///{first.run_dir / STUDY_FILE}"
     )
@@ -42,14 +28,14 @@ def test_a_study_is_kept_continued_and_warm_started(small, tmp_path):
     # A named study in a shared database: a second sweep continues it.
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
     small["search"].update(storage=shared, study_name="team")
-    _sweep(small)
-    _sweep(small)
+    sweep_in_process(small)
+    sweep_in_process(small)
     assert len(optuna.load_study(study_name="team", storage=shared).trials) == 4
 
     # Warm start: the best trial of the first sweep is in the new study before any proposal.
     del small["search"]["storage"], small["search"]["study_name"]
     small["search"].update(warm_start_from=str(first.run_dir), warm_start_top=1)
-    warm = _sweep(small)
+    warm = sweep_in_process(small)
     trials = optuna.load_study(
         study_name=warm.run_dir.name, storage=f"sqlite:///{warm.run_dir / STUDY_FILE}"
     ).trials
