@@ -155,12 +155,12 @@ def requires_shared_data(*parts: str) -> pytest.MarkDecorator:
 @pytest.fixture(scope="module")
 def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[..., Any]:
     """``make(**training)``: a search's job (no test split) over the tiny model and the
-    sentiment files, with those fixed training settings."""
+    sentiment files, with those fixed training settings and the model's weights read once."""
     import dataclasses
 
     from trainables.data import load_splits
     from trainables.features import tokenize_splits
-    from trainables.modeling import load_tokenizer
+    from trainables.modeling import load_tokenizer, read_weights
     from trainables.train import TrainingJob
     from tuner.spec import DataSpec, ModelSpec, TrainingSpec
 
@@ -173,6 +173,7 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[
     tokenizer = load_tokenizer(model)
     splits = dataclasses.replace(load_splits(data), test=None)  # as a search's job has it
     features = tokenize_splits(splits, tokenizer, data.max_length)
+    weights = read_weights(model, splits.label_names)
 
     def make(**training: object) -> TrainingJob:
         return TrainingJob(
@@ -180,6 +181,7 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[
             training=TrainingSpec.model_validate(training),
             features=features,
             tokenizer=tokenizer,
+            weights=weights,
         )
 
     return make

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import (
     AutoConfig,
@@ -11,6 +16,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -70,26 +76,132 @@ TASK_MODELS: dict[str, Any] = {
 
 
 def load_task_model(
-    model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
+    model: ModelSpec,
+    label_names: tuple[str, ...],
+    task: str = "sequence_classification",
+    weights: ModelWeights | None = None,
 ) -> PreTrainedModel:
     """The pretrained model with the task's head: a fresh one for ``label_names`` (one label
-    per text, or one tag per token), or its own language-modelling head."""
+    per text, or one tag per token), or its own language-modelling head.
+
+    With ``weights`` (see `read_weights`), no model file is read: the weights are copied from
+    them into the new model.
+    """
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
-    labels: dict[str, Any] = {}
-    if task != "causal_lm":
-        labels = {
-            "num_labels": len(label_names),
-            "ignore_mismatched_sizes": True,  # a head for other labels gives way to a fresh one
-            "id2label": dict(enumerate(label_names)),
-            "label2id": {name: index for index, name in enumerate(label_names)},
-        }
+    if weights is not None:
+        config = copy.deepcopy(weights.config)  # from_pretrained may adjust it
+        with torch.device("meta"):  # only to learn which class the auto class picks
+            model_class = type(TASK_MODELS[task].from_config(config))
+        return model_class.from_pretrained(
+            None,
+            config=config,
+            state_dict=weights.state_dict(),
+            ignore_mismatched_sizes=task != "causal_lm",
+        )
     return TASK_MODELS[task].from_pretrained(
         model_location(model),
         revision=model.revision,
         trust_remote_code=model.trust_remote_code,
-        **labels,
+        # A head for other labels gives way to a fresh one.
+        ignore_mismatched_sizes=task != "causal_lm",
+        **_head_labels(label_names, task),
     )
+
+
+def _head_labels(label_names: tuple[str, ...], task: str) -> dict[str, Any]:
+    if task == "causal_lm":
+        return {}
+    return {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: index for index, name in enumerate(label_names)},
+    }
+
+
+# safetensors' names for the tensor types it stores.
+SAFETENSORS_TYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """A model's configuration (with the task's head) and the bytes of its safetensors files.
+
+    Read once per sweep by the driver and shipped with the job, they reach each node's Ray
+    object store once; every trial on the node reads the same shared copy (numpy arrays come
+    out of the store without a copy), so trials never open the model's files.
+    """
+
+    config: PretrainedConfig
+    files: tuple[np.ndarray, ...]  # each a whole .safetensors file, as uint8
+
+    @property
+    def nbytes(self) -> int:
+        return sum(blob.nbytes for blob in self.files)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights as tensors of the trial's own: copies, since training changes them."""
+        tensors = {}
+        with warnings.catch_warnings():  # the store's arrays are read-only; the copies are not
+            warnings.filterwarnings("ignore", message="The given buffer is not writable")
+            for blob in self.files:
+                tensors.update(
+                    {name: view.clone() for name, view in _safetensors_views(blob).items()}
+                )
+        return tensors
+
+
+def read_weights(
+    model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
+) -> ModelWeights | None:
+    """The model's weights for `load_task_model`, or None where each trial reads the files
+    itself: hub models (each node's hub cache serves them), models with their own code, and
+    checkpoints in PyTorch's pickle format rather than safetensors."""
+    if model.trust_remote_code or not is_local_reference(model.name_or_path):
+        return None
+    location = model_location(model)
+    files = sorted(resolve(location).glob("model*.safetensors"))
+    if not files:
+        return None
+    config = AutoConfig.from_pretrained(location, **_head_labels(label_names, task))
+    blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
+    for blob, path in zip(blobs, files, strict=True):
+        try:
+            _safetensors_views(blob)
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise FieldError(
+                "model.name_or_path", f"{path} is not a readable safetensors file ({error})"
+            ) from None
+    return ModelWeights(config=config, files=blobs)
+
+
+def _safetensors_views(blob: np.ndarray) -> dict[str, torch.Tensor]:
+    """Tensors that view ``blob``, a safetensors file: an 8-byte little-endian header size, a
+    JSON header giving each tensor's type, shape and byte range, then the bytes."""
+    header_size = int.from_bytes(blob[:8].tobytes(), "little")
+    header = json.loads(blob[8 : 8 + header_size].tobytes())
+    start = 8 + header_size
+    views = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = SAFETENSORS_TYPES[entry["dtype"]]
+        begin, end = entry["data_offsets"]
+        count = (end - begin) // dtype.itemsize
+        flat = torch.frombuffer(blob, dtype=dtype, count=count, offset=start + begin)
+        views[name] = flat.view(entry["shape"])
+    return views
 
 
 def load_skeleton(

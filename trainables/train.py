@@ -35,7 +35,7 @@ from transformers import (
 from trainables.features import IGNORED, Features
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.metrics import classification_metrics, entity_metrics, perplexity
-from trainables.modeling import load_task_model
+from trainables.modeling import ModelWeights, load_task_model
 from tuner.spec import ModelSpec, TrainingSpec
 
 
@@ -85,13 +85,15 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """What every trial of a sweep shares: the model, the fixed settings and the features."""
+    """What every trial of a sweep shares: the model, the fixed settings and the features,
+    and the model's weights where the driver read them (else each trial reads the files)."""
 
     model: ModelSpec
     training: TrainingSpec
     features: Features
     tokenizer: PreTrainedTokenizerBase
     task: str = "sequence_classification"
+    weights: ModelWeights | None = None
 
 
 def train_and_evaluate(
@@ -139,7 +141,7 @@ def train_and_evaluate(
     reset_peak_memory()
     reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
     model = apply_method(
-        load_task_model(job.model, features.label_names, job.task), method, job.task
+        load_task_model(job.model, features.label_names, job.task, job.weights), method, job.task
     )
     reporter.parameters = count_parameters(model)
     reporter.language_model = job.task == "causal_lm"

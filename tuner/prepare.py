@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits, load_splits
 from trainables.features import end_of_text_id, tokenize_splits
-from trainables.modeling import load_tokenizer
+from trainables.modeling import load_tokenizer, read_weights
 from trainables.train import TrainingJob
 from tuner.checks import (
     check_method,
@@ -82,7 +82,8 @@ def require_test_split(checked: CheckedSweep) -> None:
 
 
 def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJob:
-    """Tokenize once for the whole sweep; every trial shares the result.
+    """Tokenize once for the whole sweep, and read a local model's weights once; every trial
+    shares the result.
 
     A search's job leaves the test split out (it is not even tokenized), so no trial and no
     selection can see it; retraining asks for it ``with_test``.
@@ -103,4 +104,5 @@ def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJ
         features=features,
         tokenizer=checked.tokenizer,
         task=spec.task.type,
+        weights=read_weights(spec.model, splits.label_names, spec.task.type),
     )
