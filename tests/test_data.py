@@ -603,13 +603,22 @@ def test_tokenized_splits_are_unpadded_and_truncated(tmp_path: Path, tokenizer: 
         expected.add("token_type_ids")
     assert features.test is None
     assert features.label_names == splits.label_names
-    pairs = [(features.train, splits.train), (features.validation, splits.validation)]
-    for dataset, frame in pairs:
+    for dataset in (features.train, features.validation):
         assert set(dataset.column_names) == expected
-        assert dataset["labels"] == list(frame.label)
         lengths = [len(ids) for ids in dataset["input_ids"]]
         assert max(lengths) <= 16
         assert all(all(mask) for mask in dataset["attention_mask"])  # no padding
+    assert features.train["labels"] == list(splits.train.label)  # in the file's order
+    # Validation rows come shortest first, each still with its own label.
+    validation = features.validation
+    lengths = [len(ids) for ids in validation["input_ids"]]
+    assert lengths == sorted(lengths) and len(set(lengths)) > 1
+    expected_rows = {
+        (tuple(tokenizer(text, truncation=True, max_length=16)["input_ids"]), label)
+        for text, label in zip(splits.validation.text, splits.validation.label, strict=True)
+    }
+    rows = set(zip(map(tuple, validation["input_ids"]), validation["labels"], strict=True))
+    assert rows == expected_rows and len(validation) == len(splits.validation)
     train_lengths = [len(ids) for ids in features.train["input_ids"]]
     assert len(set(train_lengths)) > 1
     long_row = next(i for i, text in enumerate(splits.train.text) if text.startswith("long"))
