@@ -10,6 +10,8 @@ training, and only for retrained and production models.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import math
 import resource
 import time
@@ -211,6 +213,17 @@ def reset_peak_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
     with contextlib.suppress(OSError):  # Linux: "5" resets the peak resident size (VmHWM)
         Path("/proc/self/clear_refs").write_text("5")
+
+
+def release_memory() -> None:
+    """Give the memory a finished run freed back to the operating system. Tune runs trial
+    after trial in the same process; without this, the process keeps the last trial's peak
+    while it waits for the next (MiniLM on SST-2: 1.2 GB held, 0.67 GB after)."""
+    gc.collect()  # the Trainer, the model and the optimizer refer to each other
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def peak_memory_mb() -> dict[str, float]:

@@ -12,7 +12,7 @@ import ray
 import torch
 from ray import tune
 
-from trainables.train import TrainingJob, train_and_evaluate
+from trainables.train import TrainingJob, release_memory, train_and_evaluate
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
@@ -32,14 +32,17 @@ def tune_trial(
         resume_from = newest_checkpoint(trial_folder, Path(given.path) if given else None)
         if resume_from is not None:  # a private copy: Tune may write the next one over it
             resume_from = Path(shutil.copytree(resume_from, Path(scratch, "resume")))
-        train_and_evaluate(
-            job,
-            config,
-            report=_report_to_tune,
-            output_dir=Path(scratch, "output"),
-            checkpoints=checkpoints,
-            resume_from=resume_from,
-        )
+        try:
+            train_and_evaluate(
+                job,
+                config,
+                report=_report_to_tune,
+                output_dir=Path(scratch, "output"),
+                checkpoints=checkpoints,
+                resume_from=resume_from,
+            )
+        finally:
+            release_memory()  # Tune may reuse this process for the next trial
 
 
 def retrain_trial(
