@@ -23,12 +23,14 @@ space of search_spaces/sst2_minilm.yaml, 2 one-CPU slots.
 
     python benchmarks/search_efficiency.py            # 3 seeds, about 40 minutes here
     python benchmarks/search_efficiency.py --quick    # 1 seed, 8 trials, 2 epochs
-    python benchmarks/search_efficiency.py --keep DIR # keep the sweeps' results folders
+    python benchmarks/search_efficiency.py --keep DIR # keep the sweeps' results folders; a
+                                                      # rerun reads the finished ones from there
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,12 +110,19 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
         "retrain.enabled=false",
         f"resources.storage_path={storage}",
     ]
-    started = time.monotonic()
-    command = [sys.executable, "-m", "tuner", "sweep", str(SWEEP), *overrides]
-    child = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-    if child.returncode != 0:
-        sys.exit(f"{name} failed:\n{child.stdout[-2000:]}\n{child.stderr[-3000:]}")
-    wall = time.monotonic() - started
+    finished = storage / f"{name}.wall"  # written once the sweep has finished
+    if finished.is_file():  # kept by an earlier run with --keep: read, not run again
+        wall = float(finished.read_text())
+    else:
+        for partial in storage.glob(f"{name}-*"):  # an interrupted attempt: start over
+            shutil.rmtree(partial)
+        started = time.monotonic()
+        command = [sys.executable, "-m", "tuner", "sweep", str(SWEEP), *overrides]
+        child = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
+        if child.returncode != 0:
+            sys.exit(f"{name} failed:\n{child.stdout[-2000:]}\n{child.stderr[-3000:]}")
+        wall = time.monotonic() - started
+        finished.write_text(f"{wall:.1f}")
     (run_dir,) = storage.glob(f"{name}-*")
     rows = load_run(run_dir).trials
     # Tune stamps each report with the wall clock (whole seconds) and the trial's own time.
