@@ -74,6 +74,18 @@ def test_models_without_safetensors_files_are_read_by_each_trial(
     assert read_weights(ModelSpec(name_or_path="some-org/some-hub-model"), LABELS) is None
 
 
+def test_models_above_the_limit_are_read_by_each_trial(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trainables.modeling
+
+    size = (tiny_model / "model.safetensors").stat().st_size
+    monkeypatch.setattr(trainables.modeling, "SHARED_WEIGHTS_LIMIT", size - 1)
+    assert read_weights(ModelSpec(name_or_path=str(tiny_model)), LABELS) is None
+    monkeypatch.setattr(trainables.modeling, "SHARED_WEIGHTS_LIMIT", size)
+    assert read_weights(ModelSpec(name_or_path=str(tiny_model)), LABELS) is not None
+
+
 @pytest.mark.usefixtures("ray_shutdown")
 def test_trials_open_no_model_file(
     tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path

@@ -162,17 +162,23 @@ class ModelWeights:
         return tensors
 
 
+# Above this, each trial reads the model's files itself (memory-mapped, through the node's page
+# cache): a copy in the driver and in every node's object store would cost more than it saves.
+SHARED_WEIGHTS_LIMIT = 4 * 2**30
+
+
 def read_weights(
     model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
 ) -> ModelWeights | None:
     """The model's weights for `load_task_model`, or None where each trial reads the files
-    itself: hub models (each node's hub cache serves them), models with their own code, and
-    checkpoints in PyTorch's pickle format rather than safetensors."""
+    itself: hub models (each node's hub cache serves them), models with their own code,
+    checkpoints in PyTorch's pickle format rather than safetensors, and models larger than
+    `SHARED_WEIGHTS_LIMIT`."""
     if model.trust_remote_code or not is_local_reference(model.name_or_path):
         return None
     location = model_location(model)
     files = sorted(resolve(location).glob("model*.safetensors"))
-    if not files:
+    if not files or sum(path.stat().st_size for path in files) > SHARED_WEIGHTS_LIMIT:
         return None
     config = AutoConfig.from_pretrained(location, **_head_labels(label_names, task))
     blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
