@@ -8,7 +8,7 @@ back to back, each in a fresh process with its own local Ray. Printed per tool: 
 best validation accuracy, trial-epochs, summed trial time, utilization (summed trial time /
 (wall time x slots)), driver and per-trial peak memory; then ours/peer ratios.
 
-    python benchmarks/same_sweep.py            # the standard case (about 8 minutes here)
+    python benchmarks/same_sweep.py            # the standard case (about 15 minutes here)
     python benchmarks/same_sweep.py --quick    # 200 training rows, 4 trials, 2 epochs
 """
 
@@ -229,6 +229,7 @@ def measure(tool: str, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, PeakMemory() as memory:
         figures = {"ours": run_ours, "peer": run_peer}[tool](size, Path(storage))
     figures["utilization"] = figures["trial_s"] / (figures["wall_s"] * SLOTS)
+    figures["s_per_epoch"] = figures["trial_s"] / figures["trial_epochs"]
     figures["driver_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures["trial_peak_mb"] = memory.trial_peak_mb
     return figures
@@ -270,6 +271,7 @@ def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
         ("best validation accuracy", "best", "{:.4f}"),
         ("trial-epochs", "trial_epochs", "{:.1f}"),
         ("summed trial time (s)", "trial_s", "{:.0f}"),
+        ("seconds per trial-epoch", "s_per_epoch", "{:.1f}"),
         ("utilization", "utilization", "{:.1%}"),
         ("trials stopped early", "stopped", "{}"),
         ("driver peak memory (MB)", "driver_peak_mb", "{:.0f}"),
