@@ -40,6 +40,7 @@ def test_a_model_built_from_shared_weights_equals_the_one_read_from_its_files(
     from_files = load_task_model(spec, LABELS, task)
     assert type(shared) is type(from_files)
     assert shared.config.id2label == from_files.config.id2label
+    assert shared.name_or_path == from_files.name_or_path == str(spec.name_or_path)
     own, reference = shared.state_dict(), from_files.state_dict()
     assert own.keys() == reference.keys()
     fresh_head = {"classifier.weight", "classifier.bias"}  # initialised anew for the labels

@@ -93,12 +93,16 @@ def load_task_model(
         config = copy.deepcopy(weights.config)  # from_pretrained may adjust it
         with torch.device("meta"):  # only to learn which class the auto class picks
             model_class = type(TASK_MODELS[task].from_config(config))
-        return model_class.from_pretrained(
+        loaded = model_class.from_pretrained(
             None,
             config=config,
             state_dict=weights.state_dict(),
             ignore_mismatched_sizes=task != "causal_lm",
         )
+        # Loaded from no path, the model would name itself "None", which peft then looks up
+        # on the hub; it keeps the folder its weights came from.
+        loaded.config.name_or_path = loaded.name_or_path = weights.config.name_or_path
+        return loaded
     return TASK_MODELS[task].from_pretrained(
         model_location(model),
         revision=model.revision,
