@@ -91,9 +91,7 @@ def load_task_model(
     hf_logging.disable_progress_bar()
     if weights is not None:
         config = copy.deepcopy(weights.config)  # from_pretrained may adjust it
-        with torch.device("meta"):  # only to learn which class the auto class picks
-            model_class = type(TASK_MODELS[task].from_config(config))
-        loaded = model_class.from_pretrained(
+        loaded = weights.model_class.from_pretrained(
             None,
             config=config,
             state_dict=weights.state_dict(),
@@ -148,6 +146,7 @@ class ModelWeights:
     """
 
     config: PretrainedConfig
+    model_class: type[PreTrainedModel]  # the class the task's auto class picks for the config
     files: tuple[np.ndarray, ...]  # each a whole .safetensors file, as uint8
 
     @property
@@ -193,7 +192,9 @@ def read_weights(
             raise FieldError(
                 "model.name_or_path", f"{path} is not a readable safetensors file ({error})"
             ) from None
-    return ModelWeights(config=config, files=blobs)
+    with torch.device("meta"):  # a weightless instance, only to learn its class
+        model_class = type(TASK_MODELS[task].from_config(config))
+    return ModelWeights(config=config, model_class=model_class, files=blobs)
 
 
 def _safetensors_views(blob: np.ndarray) -> dict[str, torch.Tensor]:
