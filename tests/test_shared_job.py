@@ -19,16 +19,6 @@ from tuner.spec import ModelSpec, SweepSpec
 LABELS = ("negative", "positive")
 
 
-@pytest.fixture(scope="module")
-def tiny_gpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    folder = tmp_path_factory.mktemp("tiny-gpt")
-    config = GPT2Config(vocab_size=500, n_positions=32, n_embd=16, n_layer=2, n_head=2)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.parametrize("task", ["sequence_classification", "token_classification", "causal_lm"])
 def test_a_model_built_from_shared_weights_equals_the_one_read_from_its_files(
     task: str, tiny_model: Path, tiny_gpt: Path
