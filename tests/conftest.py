@@ -12,6 +12,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 import random
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,17 @@ def write_tsv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Random weights drawn from ``seed``: the same tiny models in every run, whichever tests
+    ran before, and the global generator left as it was."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide BERT with random weights and MiniLM's real tokenizer."""
@@ -61,7 +73,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
+    with seeded(0):
+        BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -77,7 +90,8 @@ def tiny_gpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = GPT2Config(
         vocab_size=tokenizer.vocab_size, n_positions=64, n_embd=32, n_layer=2, n_head=2
     )
-    GPT2LMHeadModel(config).save_pretrained(folder)
+    with seeded(0):
+        GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -32,6 +32,8 @@ from transformers import (
     TrainerControl,
     TrainerState,
     TrainingArguments,
+    enable_full_determinism,
+    set_seed,
 )
 
 from trainables.features import IGNORED, Features
@@ -142,6 +144,12 @@ def train_and_evaluate(
     args = TrainingArguments(**arguments)
     reset_peak_memory()
     reporter = _ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
+    # The fresh head and LoRA's adapters are drawn now, before the Trainer seeds itself: seeded
+    # here, they depend on the seed alone, not on what the process ran before.
+    if args.full_determinism:
+        enable_full_determinism(args.seed)
+    else:
+        set_seed(args.seed)
     model = apply_method(
         load_task_model(job.model, features.label_names, job.task, job.weights), method, job.task
     )
