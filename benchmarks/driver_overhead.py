@@ -18,10 +18,15 @@ and the driver process's CPU time.
 
 Run it from the repository root::
 
-    python benchmarks/driver_overhead.py --trials 1000 --concurrency 16
+    python benchmarks/driver_overhead.py --trials 1000
 
-Ray is started with ``num_cpus`` equal to the concurrency, so C sleeping trials run at once
-whatever the machine's core count. Tune's results go to a temporary folder, deleted at the end.
+The concurrency defaults to the machine's core count: one slot per core, as in Ray's release
+test, where each of the 16 concurrent trials has a CPU of its own. Ray is started with
+``num_cpus`` equal to the concurrency, so a higher ``--concurrency`` oversubscribes the cores:
+the trials only sleep, but Ray starts a worker process for each trial actor it cannot reuse,
+and on a small machine those start-ups compete with the driver for the cores. The machine's CPU
+use during the sweep and the number of trial processes are printed to show it. Tune's results
+go to a temporary folder, deleted at the end.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import psutil
 import ray
 from ray import tune
 from ray.tune import ResultGrid
@@ -62,7 +68,12 @@ METRIC = "accuracy"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000, help="trials in the sweep")
-    parser.add_argument("--concurrency", type=int, default=16, help="trials running at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="trials running at once (default: the machine's core count)",
+    )
     parser.add_argument("--reports", type=int, default=3, help="reports (epochs) per trial")
     parser.add_argument(
         "--seconds-per-report", type=float, default=0.5, help="a trial's sleep before each report"
@@ -228,6 +239,8 @@ class Outcome:
     startup_s: float  # from fit() to the first trial's start
     trials_s: float  # from the first trial's start to the last trial's end
     driver_cpu_s: float
+    machine_busy: float  # the share of the machine's CPU time in use during fit, all processes
+    trial_processes: int  # distinct processes the trials ran in
     progress_lines: int
 
 
@@ -259,10 +272,14 @@ def run_sweep(args: argparse.Namespace, storage: str) -> Outcome:
         ),
         run_config=run_config(spec, "driver-overhead", storage, progress),
     )
+    machine_start = psutil.cpu_times()
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     with tune_quietly():
         grid = tuner.fit()
     end = time.perf_counter()
+    machine = psutil.cpu_times()
+    idle = machine.idle - machine_start.idle
+    total = sum(machine) - sum(machine_start)
     first = progress.first_start or end
     return count_trials(
         grid,
@@ -270,6 +287,7 @@ def run_sweep(args: argparse.Namespace, storage: str) -> Outcome:
         startup_s=first - wall_start,
         trials_s=(progress.last_end or end) - first,
         driver_cpu_s=time.process_time() - cpu_start,
+        machine_busy=1.0 - idle / total if total > 0 else 0.0,
         progress_lines=buffer.getvalue().count("\n"),
     )
 
@@ -277,17 +295,22 @@ def run_sweep(args: argparse.Namespace, storage: str) -> Outcome:
 def count_trials(grid: ResultGrid, **timings: Any) -> Outcome:
     """Trials by how they ended, and the reports they made, from Tune's results."""
     completed = stopped = failed = reports = 0
+    processes = set()
     for index in range(len(grid)):
         result = grid[index]
         last = result.metrics or {}
         reports += int(last.get("epoch", 0))
+        processes.add(last.get("pid"))
         if result.error is not None:
             failed += 1
         elif stopped_early(last):
             stopped += 1
         else:
             completed += 1
-    return Outcome(len(grid), completed, stopped, failed, reports, **timings)
+    processes.discard(None)
+    return Outcome(
+        len(grid), completed, stopped, failed, reports, trial_processes=len(processes), **timings
+    )
 
 
 def suggest_growth(durations: list[float]) -> str:
@@ -340,6 +363,16 @@ def print_report(args: argparse.Namespace, outcome: Outcome) -> None:
             f"end {outcome.trials_s:.1f} s = {steady:.1%} over minimum",
         ),
         ("driver CPU", f"{outcome.driver_cpu_s:.1f} s in the driver process during fit"),
+        (
+            "machine",
+            f"{os.cpu_count()} cores, {args.concurrency / (os.cpu_count() or 1):g} trial slots "
+            f"per core, {outcome.machine_busy:.0%} of their time busy during fit (all processes)",
+        ),
+        (
+            "trial processes",
+            f"{outcome.trial_processes} for {outcome.trials} trials (Tune reuses a finished "
+            "trial's process when a new trial is waiting for it)",
+        ),
         (
             "Optuna",
             f"{searcher_total:.2f} s in all: {sum(CLOCK.suggest):.2f} s proposing "
