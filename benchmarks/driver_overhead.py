@@ -384,7 +384,7 @@ def print_report(args: argparse.Namespace, outcome: Outcome) -> None:
     ]
     print("\nDriver overhead at scale")
     for label, text in rows:
-        print(f"  {label:<14} {text}")
+        print(f"  {label:<15} {text}")
     print(verdict(overhead))
 
 
