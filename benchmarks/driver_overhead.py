@@ -23,10 +23,11 @@ Run it from the repository root::
 The concurrency defaults to the machine's core count: one slot per core, as in Ray's release
 test, where each of the 16 concurrent trials has a CPU of its own. Ray is started with
 ``num_cpus`` equal to the concurrency, so a higher ``--concurrency`` oversubscribes the cores:
-the trials only sleep, but Ray starts a worker process for each trial actor it cannot reuse,
-and on a small machine those start-ups compete with the driver for the cores. The machine's CPU
-use during the sweep and the number of trial processes are printed to show it. Tune's results
-go to a temporary folder, deleted at the end.
+the trials only sleep, but Tune asks Ray for a new worker process for each trial it queues
+(dropping the request when a finished trial's process frees up first), and on a small machine
+those start-ups compete with the trials and the driver for the cores. The machine's CPU use
+during the sweep and the number of processes the trials ran in are printed to show it. Tune's
+results go to a temporary folder, deleted at the end.
 """
 
 from __future__ import annotations

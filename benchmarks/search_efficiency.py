@@ -52,7 +52,8 @@ ARMS = {
     "random": ["search.sampler=random", "scheduler.type=none"],
     "tpe+asha": ["search.sampler=tpe", "scheduler.type=asha"],
 }
-# Each arm's trials, as a multiple of the size's: TPE + ASHA's count until it reaches the target.
+# Each arm's trial budget, as a multiple of the size's: TPE + ASHA gets twice random search's,
+# since only its compute until it reaches the target counts.
 TRIALS_FACTOR = {"random": 1, "tpe+asha": 2}
 
 
