@@ -57,6 +57,10 @@ ARMS = {
 TRIALS_FACTOR = {"random": 1, "tpe+asha": 2}
 
 
+def arm_trials(arm: str, size: dict) -> int:
+    return size["trials"] * TRIALS_FACTOR[arm]
+
+
 @dataclass(frozen=True)
 class Report:
     """One evaluation of one trial: when, how good, and what the trial had spent by then."""
@@ -120,7 +124,7 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
     """One sweep through the `tuner` command; its evaluations read back from its results."""
     from tuner.results import load_run
 
-    trials = size["trials"] * TRIALS_FACTOR[arm]
+    trials = arm_trials(arm, size)
     name = f"efficiency-{arm.replace('+', '-')}-{trials}-{seed}"
     overrides = [
         *ARMS[arm],
@@ -178,7 +182,7 @@ def main() -> None:
     print(
         f"MiniLM, SST-2 {size['rows']} train / {size['rows']} dev rows, up to "
         f"{size['epochs']} epochs, {size['trials']} random trials, up to "
-        f"{size['trials'] * TRIALS_FACTOR['tpe+asha']} TPE + ASHA trials, 2 one-CPU slots",
+        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials, 2 one-CPU slots",
         flush=True,
     )
     rows = []
