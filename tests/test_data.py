@@ -7,15 +7,18 @@ when it is absent.
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tests.conftest import SHARED_DATASETS, requires_shared_data
 from trainables.data import LabelledSplits, load_splits
-from trainables.features import tokenize_splits
+from trainables.features import SimilarLengthBatches, tokenize_splits
 from trainables.locations import resolve
 from tuner.errors import FieldError
 from tuner.spec import DataSpec, SplitSpec
@@ -623,6 +626,7 @@ def test_tokenized_splits_are_unpadded_and_truncated(tmp_path: Path, tokenizer: 
     assert len(set(train_lengths)) > 1
     long_row = next(i for i, text in enumerate(splits.train.text) if text.startswith("long"))
     assert train_lengths[long_row] == 16
+    assert list(features.train_lengths) == train_lengths  # counted once, for the sampler
     first = tokenizer(splits.train.text[0], truncation=True, max_length=16)["input_ids"]
     assert features.train["input_ids"][0] == first
 
@@ -652,3 +656,47 @@ def test_hidden_files_in_label_folders_are_not_examples(tmp_path: Path) -> None:
 
     assert sum(splits.sizes().values()) == 12
     assert splits.label_names == ("a", "b")
+
+
+def _batches(order: list[int], size: int) -> list[list[int]]:
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def _padded_tokens(order: list[int], lengths: np.ndarray, size: int) -> int:
+    return sum(int(lengths[batch].max()) * len(batch) for batch in _batches(order, size))
+
+
+def test_batches_by_length_hold_rows_of_about_one_length_in_random_order() -> None:
+    lengths = np.random.default_rng(0).integers(4, 64, size=1000).astype(np.int32)
+    sampler = SimilarLengthBatches(lengths, batch_size=16)
+
+    torch.manual_seed(0)
+    order = list(sampler)
+    torch.manual_seed(0)
+    again = list(sampler)
+    following = list(sampler)
+
+    assert sorted(order) == list(range(1000))  # every row once
+    assert order == again and order != following  # the seed decides; each epoch differs
+    # Far less padding than random batches: at most 10% over the rows' own tokens.
+    real = int(lengths.sum())
+    assert _padded_tokens(order, lengths, 16) < 1.1 * real
+    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).tolist()
+    assert _padded_tokens(shuffled, lengths, 16) > 1.5 * real
+    # The batches come in random order, not by length: about half of the steps from one
+    # batch to the next go to shorter rows, where sorted windows would give a few.
+    longest = [int(lengths[batch].max()) for batch in _batches(order, 16)]
+    shorter = sum(b < a for a, b in itertools.pairwise(longest))
+    assert 0.3 < shorter / (len(longest) - 1) < 0.7
+    # 1000 = 62 x 16 + 8: only the last batch is smaller.
+    assert [len(batch) for batch in _batches(order, 16)] == [16] * 62 + [8]
+
+
+def test_batches_by_length_vary_between_epochs_even_on_a_small_split() -> None:
+    """At least four windows, so that a batch is not always the same rows of one length."""
+    lengths = np.arange(128, dtype=np.int32) % 8
+    sampler = SimilarLengthBatches(lengths, batch_size=32)
+    assert sampler.window == 32
+    torch.manual_seed(1)
+    epochs = [{frozenset(batch) for batch in _batches(list(sampler), 32)} for _ in range(2)]
+    assert epochs[0] != epochs[1]

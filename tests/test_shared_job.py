@@ -134,7 +134,11 @@ def test_concurrent_trials_share_one_copy_of_the_data_and_the_weights(job_factor
         {"input_ids": np.ones((rows, 32), dtype=np.int64), "labels": np.zeros(rows, dtype=np.int64)}
     )
     features = Features(
-        train=big, validation=job.features.validation, test=None, label_names=LABELS
+        train=big,
+        validation=job.features.validation,
+        test=None,
+        label_names=LABELS,
+        train_lengths=np.full(rows, 32, dtype=np.int32),
     )
     assert job.weights is not None
     job = dataclasses.replace(job, features=features)

@@ -3,17 +3,21 @@
 No padding here: batches are padded to their own longest row when they are drawn
 (`DataCollatorWithPadding`), which is what makes short texts cheap. The evaluation splits are
 put in order of length, shortest first, so that their batches need hardly any padding; the
-order of evaluation changes no score.
+order of evaluation changes no score. Training batches are drawn from rows of about the same
+length (`SimilarLengthBatches`), in random order, for the same reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
+import numpy as np
 import pandas as pd
+import torch
+from torch.utils.data import Sampler
 from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits
@@ -21,12 +25,14 @@ from trainables.data import LabelledSplits
 
 @dataclass(frozen=True)
 class Features:
-    """Token ids and labels per split, with the label names in id order."""
+    """Token ids and labels per split, with the label names in id order, and the token count
+    of each training row (counted once, for `SimilarLengthBatches`)."""
 
     train: datasets.Dataset
     validation: datasets.Dataset
     test: datasets.Dataset | None
     label_names: tuple[str, ...]
+    train_lengths: np.ndarray
 
 
 def tokenize_splits(
@@ -53,19 +59,82 @@ def tokenize_splits(
             remove_columns=table.column_names,
         )
 
+    train = encode(splits.train)
     return Features(
-        train=encode(splits.train),
+        train=train,
         validation=shortest_first(encode(splits.validation)),
         test=shortest_first(encode(splits.test)) if splits.test is not None else None,
         label_names=splits.label_names,
+        train_lengths=np.array(token_counts(train), dtype=np.int32),
     )
+
+
+def token_counts(split: datasets.Dataset) -> list[int]:
+    """Each row's number of tokens."""
+    return [len(ids) for ids in split["input_ids"]]
 
 
 def shortest_first(split: datasets.Dataset) -> datasets.Dataset:
     """The rows in order of token count, shortest first (ties keep their order)."""
-    lengths = [len(ids) for ids in split["input_ids"]]
+    lengths = token_counts(split)
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return split.select(order).flatten_indices()
+
+
+class SimilarLengthBatches(Sampler[int]):
+    """Training rows in an order whose consecutive ``batch_size`` rows have about the same
+    length, so that padding each batch to its longest row adds few tokens.
+
+    Each epoch shuffles the rows, cuts them into windows of up to 50 batches (at least four
+    windows where the data allows, so that a batch's rows still vary between epochs), sorts
+    each window by length, cuts it into batches and puts all the batches in random order: short
+    and long batches alternate through the epoch instead of following the length. A last,
+    smaller batch comes last. Randomness comes from torch's generator, which the Trainer seeds.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.window = batch_size * max(1, min(50, len(lengths) // (4 * batch_size)))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        shuffled = torch.randperm(len(self.lengths)).numpy()
+        batches: list[np.ndarray] = []
+        for start in range(0, len(shuffled), self.window):
+            window = shuffled[start : start + self.window]
+            window = window[np.argsort(self.lengths[window], kind="stable")]
+            batches += [
+                window[i : i + self.batch_size] for i in range(0, len(window), self.batch_size)
+            ]
+        last = [batches.pop()] if batches and len(batches[-1]) < self.batch_size else []
+        order = [batches[i] for i in torch.randperm(len(batches)).tolist()] + last
+        return iter(np.concatenate(order).tolist() if order else [])
+
+
+def length_predicts_label(lengths: np.ndarray, labels: np.ndarray, batch_size: int) -> bool:
+    """Whether batches by length would be much purer in their labels than random batches.
+
+    Where one class's texts are longer than another's, batches of rows of about the same
+    length are mostly of one class, and training on them can fail outright. Measured on one
+    epoch of each kind of batch: the mean share of a batch's most common label, by length
+    against at random; more than 0.1 apart counts.
+    """
+    if len(lengths) < 2 * batch_size:
+        return False
+    generator = np.random.default_rng(0)  # not torch's: the training run's draws stay its own
+
+    def purity(order: np.ndarray) -> float:
+        full = len(order) // batch_size * batch_size
+        batches = labels[order[:full]].reshape(-1, batch_size)
+        return float(np.mean([np.bincount(batch).max() for batch in batches])) / batch_size
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        by_length = np.fromiter(SimilarLengthBatches(lengths, batch_size), dtype=np.int64)
+    return purity(by_length) - purity(generator.permutation(len(lengths))) > 0.1
 
 
 IGNORED = -100  # the label the loss and the metrics skip

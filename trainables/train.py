@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
+from torch.utils.data import Sampler
 from transformers import (
     DataCollatorForSeq2Seq,
     DataCollatorForTokenClassification,
@@ -36,7 +38,12 @@ from transformers import (
     set_seed,
 )
 
-from trainables.features import IGNORED, Features
+from trainables.features import (
+    IGNORED,
+    Features,
+    SimilarLengthBatches,
+    length_predicts_label,
+)
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.metrics import classification_metrics, entity_metrics, perplexity
 from trainables.modeling import ModelWeights, load_task_model
@@ -155,7 +162,8 @@ def train_and_evaluate(
     )
     reporter.parameters = count_parameters(model)
     reporter.language_model = job.task == "causal_lm"
-    trainer = Trainer(
+    trainer = _Trainer(
+        _lengths_for_batches(job, args.train_batch_size),
         model=model,
         args=args,
         train_dataset=features.train,
@@ -178,6 +186,33 @@ def train_and_evaluate(
     if save_to is not None:
         _save_for_production(trainer, save_to)
     return final
+
+
+def _lengths_for_batches(job: TrainingJob, batch_size: int) -> np.ndarray | None:
+    """The training rows' lengths, to draw batches by length; None for random batches: when
+    the settings ask for them, or when by length most batches would hold one class."""
+    if not job.training.batches_by_length:
+        return None
+    lengths = job.features.train_lengths
+    if job.task == "sequence_classification":
+        labels = np.asarray(job.features.train["labels"])
+        if length_predicts_label(lengths, labels, batch_size):
+            return None
+    return lengths
+
+
+class _Trainer(Trainer):
+    """A `Trainer` that draws training batches from rows of about the same length, given the
+    rows' token counts, unless `train_sampling_strategy` asks for another order."""
+
+    def __init__(self, train_lengths: np.ndarray | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.train_lengths = train_lengths
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int] | None:
+        if self.train_lengths is None or self.args.train_sampling_strategy != "random":
+            return super()._get_train_sampler(train_dataset)
+        return SimilarLengthBatches(self.train_lengths, self.args.train_batch_size)
 
 
 def _language_model_collator(tokenizer: PreTrainedTokenizerBase) -> Any:

@@ -65,6 +65,9 @@ class HandOff(BaseModel):
     method: dict[str, Any] = Field(default_factory=lambda: {"method": "full"})
     """The fine-tuning method and its settings (`trainables.methods.FineTuningMethod`)."""
     evaluations_per_epoch: int = Field(1, ge=1)
+    batches_by_length: bool = False
+    """Training batches of rows of about the same length; files written before this key
+    existed come from sweeps that drew random batches."""
     train_data_sha256: str
     scores: Scores | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -114,6 +117,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
         training_arguments=arguments,
         method=method.settings(),
         evaluations_per_epoch=spec.training.evaluations_per_epoch,
+        batches_by_length=spec.training.batches_by_length,
         train_data_sha256=train_sha256,
         scores=Scores(
             metric=summary.metric,

@@ -64,7 +64,11 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
     job = TrainingJob(
         model=handoff.model,
         training=TrainingSpec.model_validate(
-            {**arguments, "evaluations_per_epoch": handoff.evaluations_per_epoch}
+            {
+                **arguments,
+                "evaluations_per_epoch": handoff.evaluations_per_epoch,
+                "batches_by_length": handoff.batches_by_length,
+            }
         ),
         features=tokenize_splits(splits, tokenizer, handoff.data.max_length, handoff.task.type),
         tokenizer=tokenizer,

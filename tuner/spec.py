@@ -106,19 +106,24 @@ class TrainingSpec(BaseModel):
     """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
 
     `tuner.checks` rejects keys that `TrainingArguments` does not have. The tuner's own keys:
-    ``evaluations_per_epoch`` sets how often a trial evaluates and reports.
+    ``evaluations_per_epoch`` sets how often a trial evaluates and reports;
+    ``batches_by_length`` draws each training batch from rows of about the same length, in
+    random order (less padding, so cheaper steps, on the same data); false gives the Trainer's
+    own random batches, and a ``train_sampling_strategy`` other than ``random`` takes over.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     num_train_epochs: float = Field(3.0, gt=0)
     evaluations_per_epoch: int = Field(1, ge=1, le=100)
+    batches_by_length: bool = True
     seed: int = 42
 
     def arguments(self) -> dict[str, Any]:
         """The settings as `TrainingArguments` keywords."""
         values = self.model_dump()
         values.pop("evaluations_per_epoch")
+        values.pop("batches_by_length")
         return values
 
 
