@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import resource
@@ -32,6 +33,12 @@ SST2 = REPO.parent / "shared" / "datasets" / "sst2"
 SLOTS = 2
 STANDARD = {"train_rows": 1000, "validation_rows": 872, "trials": 8, "epochs": 3}
 QUICK = {"train_rows": 200, "validation_rows": 200, "trials": 4, "epochs": 2}
+IDLE_PARTS = {
+    "before": "before the first trial (imports, data, Ray start-up)",
+    "between": "between trials, while more were to come",
+    "tail": "tail: after the last trial started",
+    "after": "after the last trial (results, Ray shutdown)",
+}
 SEARCH_SPACE = {  # the same space for both tools, in each one's own vocabulary
     "learning_rate": (1.0e-5, 2.0e-4),
     "per_device_train_batch_size": [8, 16, 32],
@@ -87,7 +94,7 @@ def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
         "retrain.enabled=false",
         f"resources.storage_path={storage}",
     ]
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     spec = load_sweep_file(REPO / "search_spaces" / "sst2_minilm.yaml", overrides).spec
     checked = check_sweep(spec)
     job = training_job(checked)
@@ -101,8 +108,14 @@ def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
         key=lambda t: t.history[0]["timestamp"] - t.history[0]["time_total_s"],
     )
     to_first_step = [t.history[0]["seconds_to_first_step"] for t in by_start]
+    spans = [
+        (t.history[0]["timestamp"] - t.history[0]["time_total_s"], t.history[-1]["timestamp"])
+        for t in run.trials
+        if t.history
+    ]
     return {
         "wall_s": wall,
+        "idle": idle_slot_seconds(spans, started_at, started_at + wall),
         "to_first_step_s": to_first_step,
         "best": run.trials[0].objective,
         "trial_epochs": sum(t.epochs for t in run.trials),
@@ -130,7 +143,7 @@ def run_peer(size: dict[str, int], storage: Path) -> dict[str, Any]:
         TrainingArguments,
     )
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     model_path = get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
@@ -211,14 +224,41 @@ def run_peer(size: dict[str, int], storage: Path) -> dict[str, Any]:
     wall = time.monotonic() - started
     trials = best.run_summary.trials
     epochs = [float(t.last_result.get("epoch", 0.0)) for t in trials]
+    spans = [
+        (t.last_result["timestamp"] - t.last_result["time_total_s"], t.last_result["timestamp"])
+        for t in trials
+        if t.last_result
+    ]
     return {
         "wall_s": wall,
+        "idle": idle_slot_seconds(spans, started_at, started_at + wall),
         "best": max(float(t.last_result.get("objective", 0.0)) for t in trials),
         "trial_epochs": sum(epochs),
         "trial_s": sum(float(t.last_result.get("time_total_s", 0.0)) for t in trials),
         "stopped": sum(e + 1e-6 < size["epochs"] for e in epochs),
         "trials": len(trials),
     }
+
+
+def idle_slot_seconds(
+    spans: list[tuple[float, float]], begin: float, end: float
+) -> dict[str, float]:
+    """Where the slots idled, in slot-seconds (a slot idle for a second is one): before the
+    first trial started, between trials while more were to come, in the tail (after the
+    last trial started, while fewer trials ran than there are slots) and after the last trial
+    ended. Trials run from ``start`` to ``end`` on the wall clock (Tune's whole seconds)."""
+    first_start = min(start for start, _ in spans)
+    last_start = max(start for start, _ in spans)
+    last_end = max(stop for _, stop in spans)
+    idle = {"before": SLOTS * (first_start - begin), "between": 0.0, "tail": 0.0}
+    edges = sorted({first_start, last_end, *(t for span in spans for t in span)})
+    for left, right in itertools.pairwise(edges):
+        running = sum(start <= left and right <= stop for start, stop in spans)
+        idle["tail" if left >= last_start else "between"] += max(0, SLOTS - running) * (
+            right - left
+        )
+    idle["after"] = SLOTS * (end - last_end)
+    return idle
 
 
 def measure(tool: str, quick: bool) -> dict[str, Any]:
@@ -283,6 +323,9 @@ def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
         print(
             f"{label:28} {shown.format(ours[key]):>10} {shown.format(peer[key]):>10} {ratio:>10.2f}"
         )
+    print("idle slot-seconds (a slot idle for one second counts 1):")
+    for part in ("before", "between", "tail", "after"):
+        print(f"  {IDLE_PARTS[part]:<52} {ours['idle'][part]:>6.0f} {peer['idle'][part]:>10.0f}")
     warm = ours["to_first_step_s"][SLOTS:]
     if warm:
         print(

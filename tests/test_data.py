@@ -18,7 +18,7 @@ import torch
 
 from tests.conftest import SHARED_DATASETS, requires_shared_data
 from trainables.data import LabelledSplits, load_splits
-from trainables.features import SimilarLengthBatches, tokenize_splits
+from trainables.features import SimilarLengthBatches, length_predicts_label, tokenize_splits
 from trainables.locations import resolve
 from tuner.errors import FieldError
 from tuner.spec import DataSpec, SplitSpec
@@ -700,3 +700,13 @@ def test_batches_by_length_vary_between_epochs_even_on_a_small_split() -> None:
     torch.manual_seed(1)
     epochs = [{frozenset(batch) for batch in _batches(list(sampler), 32)} for _ in range(2)]
     assert epochs[0] != epochs[1]
+
+
+def test_batches_by_length_are_not_used_where_length_gives_the_label_away() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=600)
+    independent = rng.integers(4, 40, size=600)
+    revealing = np.where(labels == 1, rng.integers(20, 40, size=600), rng.integers(4, 20, 600))
+    for batch_size in (8, 16, 32):
+        assert not length_predicts_label(independent, labels, batch_size)
+        assert length_predicts_label(revealing, labels, batch_size)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
+import datasets
+import numpy as np
 import pytest
 import torch
-from transformers import AutoModel
+from transformers import AutoModel, DataCollatorWithPadding
 
 from trainables.modeling import read_weights
-from trainables.train import NonFiniteLossError, release_memory, train_and_evaluate
+from trainables.train import COLLATORS, NonFiniteLossError, release_memory, train_and_evaluate
 from tuner.spec import ModelSpec
 from tuner.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
 
@@ -38,9 +41,19 @@ def test_reports_each_evaluation_in_epochs(job_factory, tmp_path):
         "eval_loss",
     } <= set(final)
     assert final["planned_epochs"] == 2.0
-    # The tiny model learns the one-word sentiment task.
+
+
+@pytest.mark.parametrize("batches_by_length", [True, False], ids=["by-length", "random"])
+def test_the_tiny_model_learns_the_task(job_factory, tmp_path, batches_by_length):
+    """The one-word sentiment task, learnt with either kind of batches. The tiny model is no
+    sure learner: with 2 epochs at a learning rate of 1e-2, one seed in five stays at chance.
+    These settings learnt with each of 10 seeds and either kind of batches."""
+    reports: list[dict[str, float]] = []
+    job = job_factory(num_train_epochs=4, seed=1, batches_by_length=batches_by_length)
+    params = {"learning_rate": 5.0e-3, "per_device_train_batch_size": 8}
+    train_and_evaluate(job, params, reports.append, tmp_path)
     curve = [(r["epoch"], r["eval_loss"], r["accuracy"]) for r in reports]
-    assert final["accuracy"] > 0.9, curve
+    assert reports[-1]["accuracy"] > 0.9, curve
     assert reports[-1]["eval_loss"] < reports[0]["eval_loss"], curve
 
 
@@ -63,6 +76,51 @@ def test_same_seed_trains_the_same(job_factory, tiny_model, tmp_path, head):
     torch.rand(1000)  # Tune's reused worker process has drawn from the generator before
     second = train_and_evaluate(job, params, lambda _: None, tmp_path / "b")
     assert first["eval_loss"] == pytest.approx(second["eval_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("batches_by_length", "length_gives_label_away", "by_length"),
+    [(True, False, True), (False, False, False), (True, True, False)],
+    ids=["by-length", "random-as-asked", "random-as-length-gives-the-label-away"],
+)
+def test_training_batches_are_drawn_by_length_unless_asked_or_unsafe(
+    job_factory, tmp_path, monkeypatch, batches_by_length, length_gives_label_away, by_length
+):
+    """Each training batch is padded to its longest row: drawn by length, batches carry hardly
+    any padding; at random, much. Random too where the longer texts are those of one class."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=256)
+    lengths = rng.integers(8, 48, size=256)  # the validation rows have 6 tokens, so ...
+    if length_gives_label_away:
+        lengths = np.where(labels == 1, lengths // 2 + 24, lengths // 2 + 4)
+    ids = [[101, *rng.integers(1000, 2000, size=length - 2).tolist(), 102] for length in lengths]
+    train = datasets.Dataset.from_dict(
+        {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids], "labels": labels}
+    )
+    job = job_factory(num_train_epochs=1, batches_by_length=batches_by_length)
+    features = dataclasses.replace(job.features, train=train, train_lengths=lengths)
+    job = dataclasses.replace(job, features=features)
+    shapes: list[tuple[int, int]] = []
+
+    def recording(tokenizer: Any) -> Any:
+        collate = DataCollatorWithPadding(tokenizer)
+
+        def collate_and_record(rows: list[dict[str, Any]]) -> Any:
+            batch = collate(rows)
+            shapes.append(tuple(batch["input_ids"].shape))
+            return batch
+
+        return collate_and_record
+
+    monkeypatch.setitem(COLLATORS, "sequence_classification", recording)
+    train_and_evaluate(job, {"per_device_train_batch_size": 16}, lambda _: None, tmp_path)
+
+    padded = sum(rows * width for rows, width in shapes if width > 6)  # ... training batches
+    assert sum(rows for rows, width in shapes if width > 6) == 256
+    if by_length:
+        assert padded < 1.2 * lengths.sum()
+    else:
+        assert padded > 1.4 * lengths.sum()
 
 
 def test_hyperparameters_override_the_fixed_settings(job_factory, tmp_path):
