@@ -89,19 +89,23 @@ class SimilarLengthBatches(Sampler[int]):
     windows where the data allows, so that a batch's rows still vary between epochs), sorts
     each window by length, cuts it into batches and puts all the batches in random order: short
     and long batches alternate through the epoch instead of following the length. A last,
-    smaller batch comes last. Randomness comes from torch's generator, which the Trainer seeds.
+    smaller batch comes last. Randomness comes from ``generator``, by default torch's global
+    one, which the Trainer seeds (and saves and restores with its checkpoints).
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int) -> None:
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None
+    ) -> None:
         self.lengths = lengths
         self.batch_size = batch_size
+        self.generator = generator
         self.window = batch_size * max(1, min(50, len(lengths) // (4 * batch_size)))
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        shuffled = torch.randperm(len(self.lengths)).numpy()
+        shuffled = torch.randperm(len(self.lengths), generator=self.generator).numpy()
         batches: list[np.ndarray] = []
         for start in range(0, len(shuffled), self.window):
             window = shuffled[start : start + self.window]
@@ -110,7 +114,8 @@ class SimilarLengthBatches(Sampler[int]):
                 window[i : i + self.batch_size] for i in range(0, len(window), self.batch_size)
             ]
         last = [batches.pop()] if batches and len(batches[-1]) < self.batch_size else []
-        order = [batches[i] for i in torch.randperm(len(batches)).tolist()] + last
+        shuffle = torch.randperm(len(batches), generator=self.generator).tolist()
+        order = [batches[i] for i in shuffle] + last
         return iter(np.concatenate(order).tolist() if order else [])
 
 
@@ -124,17 +129,17 @@ def length_predicts_label(lengths: np.ndarray, labels: np.ndarray, batch_size: i
     """
     if len(lengths) < 2 * batch_size:
         return False
-    generator = np.random.default_rng(0)  # not torch's: the training run's draws stay its own
 
     def purity(order: np.ndarray) -> float:
         full = len(order) // batch_size * batch_size
         batches = labels[order[:full]].reshape(-1, batch_size)
         return float(np.mean([np.bincount(batch).max() for batch in batches])) / batch_size
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        by_length = np.fromiter(SimilarLengthBatches(lengths, batch_size), dtype=np.int64)
-    return purity(by_length) - purity(generator.permutation(len(lengths))) > 0.1
+    # Generators of their own: the training run's draws stay its own.
+    sampler = SimilarLengthBatches(lengths, batch_size, torch.Generator().manual_seed(0))
+    by_length = np.fromiter(sampler, dtype=np.int64)
+    at_random = np.random.default_rng(0).permutation(len(lengths))
+    return purity(by_length) - purity(at_random) > 0.1
 
 
 IGNORED = -100  # the label the loss and the metrics skip
