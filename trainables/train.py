@@ -195,7 +195,7 @@ def _lengths_for_batches(job: TrainingJob, batch_size: int) -> np.ndarray | None
         return None
     lengths = job.features.train_lengths
     if job.task == "sequence_classification":
-        labels = np.asarray(job.features.train["labels"])
+        labels = np.asarray(job.features.train.with_format("numpy")["labels"][:])
         if length_predicts_label(lengths, labels, batch_size):
             return None
     return lengths
