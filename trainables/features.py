@@ -16,6 +16,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import Sampler
 from transformers import PreTrainedTokenizerBase
@@ -65,19 +66,20 @@ def tokenize_splits(
         validation=shortest_first(encode(splits.validation)),
         test=shortest_first(encode(splits.test)) if splits.test is not None else None,
         label_names=splits.label_names,
-        train_lengths=np.array(token_counts(train), dtype=np.int32),
+        train_lengths=token_counts(train),
     )
 
 
-def token_counts(split: datasets.Dataset) -> list[int]:
-    """Each row's number of tokens."""
-    return [len(ids) for ids in split["input_ids"]]
+def token_counts(split: datasets.Dataset) -> np.ndarray:
+    """Each row's number of tokens, read from the Arrow column at once (going row by row
+    takes a second per 70,000 rows)."""
+    ids = split.with_format("arrow")["input_ids"]
+    return pc.list_value_length(ids).to_numpy().astype(np.int32)
 
 
 def shortest_first(split: datasets.Dataset) -> datasets.Dataset:
     """The rows in order of token count, shortest first (ties keep their order)."""
-    lengths = token_counts(split)
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    order = np.argsort(token_counts(split), kind="stable")
     return split.select(order).flatten_indices()
 
 
