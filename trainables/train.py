@@ -15,7 +15,7 @@ import gc
 import math
 import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +81,7 @@ BOOKKEEPING = frozenset(
         "planned_epochs",
         "seconds_to_first_step",
         "cpu_seconds",
+        "borrowed_cpu_seconds",
         "resumed_at_epoch",
         "trainable_parameters",
         "parameters",
@@ -115,6 +116,7 @@ def train_and_evaluate(
     save_to: Path | None = None,
     checkpoints: bool = False,
     resume_from: Path | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, float]:
     """Fine-tune with the fixed settings overridden by ``hyperparameters``.
 
@@ -124,7 +126,8 @@ def train_and_evaluate(
 
     With ``checkpoints``, every evaluation but the last is reported together with a checkpoint
     of the whole training state (weights, optimizer, scheduler, RNG, progress), and
-    ``resume_from`` continues from such a checkpoint instead of starting over.
+    ``resume_from`` continues from such a checkpoint instead of starting over. ``callbacks``
+    join the Trainer's.
 
     Returns:
         The metrics of the last report.
@@ -171,7 +174,11 @@ def train_and_evaluate(
         processing_class=job.tokenizer,
         data_collator=COLLATORS[job.task](job.tokenizer),
         compute_metrics=SCORERS[job.task](features.label_names),
-        callbacks=[_EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints), reporter],
+        callbacks=[
+            _EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints),
+            reporter,
+            *callbacks,
+        ],
     )
     trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

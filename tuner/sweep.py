@@ -215,9 +215,9 @@ def _require_search_job(job: TrainingJob) -> None:
 def trainable_for(
     function: Callable[..., None], spec: SweepSpec, job: TrainingJob, experiment: Path
 ) -> Any:
-    """A Tune trainable: ``function(config, job, threads, checkpoints, experiment)`` with the
-    trial's resources; ``experiment`` is the Tune experiment's folder, where the trial's
-    checkpoints are.
+    """A Tune trainable: ``function(config, job, threads, checkpoints, experiment,
+    borrow_idle_cpus)`` with the trial's resources; ``experiment`` is the Tune experiment's
+    folder, where the trial's checkpoints are.
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
@@ -227,6 +227,7 @@ def trainable_for(
         "threads": max(1, int(spec.resources.cpus_per_trial)),
         "checkpoints": spec.fault_tolerance.checkpoints,
         "experiment": str(experiment),
+        "borrow_idle_cpus": spec.resources.borrow_idle_cpus and not spec.resources.gpus_per_trial,
     }
     return tune.with_resources(tune.with_parameters(function, **parameters), resources)
 

@@ -13,19 +13,28 @@ import torch
 from ray import tune
 
 from trainables.train import TrainingJob, release_memory, train_and_evaluate
+from tuner.borrowing import BorrowIdleCpus
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
 
 def tune_trial(
-    config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool, experiment: str
+    config: dict[str, Any],
+    job: TrainingJob,
+    threads: int,
+    checkpoints: bool,
+    experiment: str,
+    borrow_idle_cpus: bool = False,
 ) -> None:
     """Train one proposed configuration, reporting every evaluation to Tune.
 
     A trial that Tune restarts (its node was lost, it raised, or the sweep was resumed)
     continues from its newest checkpoint in ``experiment``, the Tune experiment's folder.
+    With ``borrow_idle_cpus``, it trains on idle cores of its node while no work waits for
+    them (see tuner.borrowing).
     """
     torch.set_num_threads(threads)
+    borrower = BorrowIdleCpus(threads) if borrow_idle_cpus else None
     with tempfile.TemporaryDirectory(prefix="tuner-trial-") as scratch:
         trial_folder = Path(experiment) / _trial_folder_name()
         given = tune.get_checkpoint()
@@ -36,32 +45,49 @@ def tune_trial(
             train_and_evaluate(
                 job,
                 config,
-                report=_report_to_tune,
+                report=_TuneReport(borrower),
                 output_dir=Path(scratch, "output"),
                 checkpoints=checkpoints,
                 resume_from=resume_from,
+                callbacks=[borrower] if borrower else [],
             )
         finally:
+            if borrower is not None:
+                borrower.hand_back()
+            torch.set_num_threads(threads)
             release_memory()  # Tune may reuse this process for the next trial
 
 
 def retrain_trial(
-    config: dict[str, Any], job: TrainingJob, threads: int, checkpoints: bool, experiment: str
+    config: dict[str, Any],
+    job: TrainingJob,
+    threads: int,
+    checkpoints: bool,
+    experiment: str,
+    borrow_idle_cpus: bool = False,
 ) -> None:
     """Train one of the best configurations again with one seed, then score it on test data."""
     planned = config["run"]
     hyperparameters = {**planned["hyperparameters"], "seed": planned["seed"]}
-    tune_trial(hyperparameters, job, threads, checkpoints, experiment)
+    tune_trial(hyperparameters, job, threads, checkpoints, experiment, borrow_idle_cpus)
 
 
-def _report_to_tune(metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
-    metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id()}  # where it ran
-    if checkpoint is None:
-        tune.report(metrics)
-        return
-    write_manifest(checkpoint)
-    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
-    shutil.rmtree(checkpoint, ignore_errors=True)  # Tune has copied it to the trial's storage
+class _TuneReport:
+    """Reports to Tune, with the node the trial runs on and the cores it borrowed."""
+
+    def __init__(self, borrower: BorrowIdleCpus | None) -> None:
+        self.borrower = borrower
+
+    def __call__(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
+        metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id()}
+        if self.borrower is not None:
+            metrics["borrowed_cpu_seconds"] = round(self.borrower.borrowed_cpu_seconds(), 2)
+        if checkpoint is None:
+            tune.report(metrics)
+            return
+        write_manifest(checkpoint)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
+        shutil.rmtree(checkpoint, ignore_errors=True)  # Tune has copied it to the trial's storage
 
 
 def _trial_folder_name() -> str:
