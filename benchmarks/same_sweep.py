@@ -9,9 +9,10 @@ best validation accuracy, trial-epochs, summed trial time, idle cores that trial
 the end of the sweep (ours only, see tuner/borrowing.py), utilization ((summed trial time +
 borrowed core time) / (wall time x slots): the share of the slots that trials held), CPU-time
 utilization (the CPU time of the trial processes / (wall time x slots): the share they used),
-driver and per-trial peak memory; then ours/peer ratios.
+driver and per-trial peak memory; then ours/peer ratios. A third run, "unborrowed", is ours
+with borrowing off, to show what borrowing changes.
 
-    python benchmarks/same_sweep.py            # the standard case (about 15 minutes here)
+    python benchmarks/same_sweep.py            # the standard case (about 21 minutes here)
     python benchmarks/same_sweep.py --quick    # 200 training rows, 4 trials, 2 epochs
 """
 
@@ -34,6 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SST2 = REPO.parent / "shared" / "datasets" / "sst2"
 SLOTS = 2
+TOOLS = ("peer", "ours", "ours-unborrowed")  # the last: ours with resources.borrow_idle_cpus off
 STANDARD = {"train_rows": 1000, "validation_rows": 872, "trials": 8, "epochs": 3}
 QUICK = {"train_rows": 200, "validation_rows": 200, "trials": 4, "epochs": 2}
 IDLE_PARTS = {
@@ -86,7 +88,7 @@ class TrialProcesses:
         return sum(last - first for first, last in self._cpu.values())
 
 
-def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
+def run_ours(size: dict[str, int], storage: Path, borrow: bool = True) -> dict[str, Any]:
     from rich.console import Console
 
     from tuner.prepare import check_sweep, training_job
@@ -104,6 +106,7 @@ def run_ours(size: dict[str, int], storage: Path) -> dict[str, Any]:
         f"search.max_concurrent_trials={SLOTS}",
         "retrain.enabled=false",
         f"resources.storage_path={storage}",
+        f"resources.borrow_idle_cpus={str(borrow).lower()}",
     ]
     started, started_at = time.monotonic(), time.time()
     spec = load_sweep_file(REPO / "search_spaces" / "sst2_minilm.yaml", overrides).spec
@@ -279,7 +282,10 @@ def measure(tool: str, quick: bool) -> dict[str, Any]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     size = QUICK if quick else STANDARD
     with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, TrialProcesses() as seen:
-        figures = {"ours": run_ours, "peer": run_peer}[tool](size, Path(storage))
+        if tool == "peer":
+            figures = run_peer(size, Path(storage))
+        else:
+            figures = run_ours(size, Path(storage), borrow=tool == "ours")
     held = figures["trial_s"] + figures.get("borrowed_s", 0.0)
     figures["utilization"] = held / (figures["wall_s"] * SLOTS)
     figures["cpu_utilization"] = seen.cpu_seconds() / (figures["wall_s"] * SLOTS)
@@ -292,7 +298,7 @@ def measure(tool: str, quick: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run to try the script")
-    parser.add_argument("--tool", choices=["ours", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--tool", choices=TOOLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tool:  # the child process: one tool, figures as JSON on the last line
         print(json.dumps(measure(args.tool, args.quick)))
@@ -300,7 +306,7 @@ def main() -> None:
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
     results = {}
-    for tool in ("peer", "ours"):
+    for tool in TOOLS:
         print(f"running {tool} ...", flush=True)
         child = subprocess.run(
             [sys.executable, __file__, "--tool", tool, *(["--quick"] if args.quick else [])],
@@ -314,7 +320,7 @@ def main() -> None:
 
 def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
     size = QUICK if quick else STANDARD
-    ours, peer = results["ours"], results["peer"]
+    ours, peer, unborrowed = results["ours"], results["peer"], results["ours-unborrowed"]
     peer.setdefault("borrowed_s", 0.0)
     print(
         f"\nSame sweep: MiniLM, SST-2 {size['train_rows']} train / {size['validation_rows']} "
@@ -334,15 +340,19 @@ def report(results: dict[str, dict[str, Any]], quick: bool) -> None:
         ("driver peak memory (MB)", "driver_peak_mb", "{:.0f}"),
         ("per-trial peak memory (MB)", "trial_peak_mb", "{:.0f}"),
     ]
-    print(f"{'':28} {'tuner':>10} {'peer':>10} {'ours/peer':>10}")
+    print(f"{'':28} {'tuner':>10} {'peer':>10} {'ours/peer':>10} {'unborrowed':>11}")
     for label, key, shown in rows:
         ratio = ours[key] / peer[key] if peer[key] else float("nan")
         print(
-            f"{label:28} {shown.format(ours[key]):>10} {shown.format(peer[key]):>10} {ratio:>10.2f}"
+            f"{label:28} {shown.format(ours[key]):>10} {shown.format(peer[key]):>10} "
+            f"{ratio:>10.2f} {shown.format(unborrowed[key]):>11}"
         )
     print("idle slot-seconds (a slot idle for one second counts 1):")
     for part in ("before", "between", "tail", "after"):
-        print(f"  {IDLE_PARTS[part]:<52} {ours['idle'][part]:>6.0f} {peer['idle'][part]:>10.0f}")
+        print(
+            f"  {IDLE_PARTS[part]:<60} {ours['idle'][part]:>6.0f} {peer['idle'][part]:>10.0f}"
+            f" {unborrowed['idle'][part]:>22.0f}"
+        )
     warm = ours["to_first_step_s"][SLOTS:]
     if warm:
         print(

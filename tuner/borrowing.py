@@ -8,7 +8,8 @@ it. When any other work waits for resources (a trial restarted after a failure, 
 phase, another job on the cluster), every trial hands its borrowed cores back at its next look.
 
 Each trial looks every few seconds, between training steps, and borrows at most as many cores
-as it was given. It asks only when Ray reports a core free, for one on its own node; when the
+as it was given. It asks only when Ray reported a core free at two looks in a row (at a
+sweep's start, Tune places the next trial within moments), for one on its own node; when the
 free core is elsewhere, it asks less and less often. It keeps what it borrowed until something
 waits or it ends.
 """
@@ -45,6 +46,7 @@ class BorrowIdleCpus(TrainerCallback):
         self._asked: PlacementGroup | None = None  # a request still being placed
         self._misses = 0  # requests in a row that found no free core on this node
         self._skip = 0  # looks to let pass before the next request
+        self._free_before = False  # whether Ray reported a free core at the last look
         self._looked_at = time.monotonic()
         self._borrowed_since = 0.0
         self.cpu_seconds = 0.0  # borrowed core-seconds so far
@@ -77,9 +79,12 @@ class BorrowIdleCpus(TrainerCallback):
                 remove_placement_group(asked)
                 self._misses += 1
                 self._skip = 2 ** min(self._misses, 4)
+        free = ray.available_resources().get("CPU", 0) >= 1
+        # A core that was free at the last look too: not one Tune is about to place a trial on.
+        free_since_before, self._free_before = free and self._free_before, free
         if self._skip:
             self._skip -= 1
-        elif len(self.borrowed) < self.threads and ray.available_resources().get("CPU", 0) >= 1:
+        elif free_since_before and len(self.borrowed) < self.threads:
             self._asked = placement_group(
                 [{"CPU": 1}],
                 name=f"{PREFIX}{uuid.uuid4().hex}",

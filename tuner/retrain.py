@@ -157,6 +157,8 @@ def run_retrain(
         for seed in seeds
     ]
     tuner = tune.Tuner(
+        # Never on borrowed cores: a seeded run must reproduce, and another thread count
+        # changes floating-point sums in their last bits.
         trainable_for(retrain_trial, spec, job, run.run_dir.resolve() / experiment),
         param_space={"run": tune.grid_search(plan)},
         tune_config=tune.TuneConfig(

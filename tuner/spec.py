@@ -291,9 +291,10 @@ class ResourcesSpec(Section):
     gpus_per_trial: float = Field(0.0, ge=0)
     storage_path: str = "results"
     borrow_idle_cpus: bool = True
-    """A CPU trial may borrow cores of its node that no work waits for (the end of a sweep),
-    up to as many as it was given, and trains with that many more threads; it hands them
-    back within seconds when work waits. GPU trials never borrow."""
+    """A search's CPU trial may borrow cores of its node that no work waits for (the end of a
+    sweep), up to as many as it was given, and trains with that many more threads; it hands
+    them back within seconds when work waits. GPU trials, retraining and runs with
+    ``training.full_determinism`` never borrow."""
 
     @field_validator("gpus_per_trial")
     @classmethod

@@ -159,7 +159,7 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     metric, mode = spec.objective.metric, spec.objective.mode
     assert mode is not None  # tuner.checks.resolve_objective fills it in
     tuner = tune.Tuner(
-        trainable_for(tune_trial, spec, job, run_dir),
+        trainable_for(tune_trial, spec, job, run_dir, borrow=True),
         tune_config=tune.TuneConfig(
             search_alg=build_searcher(spec, run_dir),
             scheduler=build_scheduler(spec, len(job.features.train)),
@@ -196,7 +196,7 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
     tuner = tune.Tuner.restore(
         location,
-        trainable=trainable_for(tune_trial, spec, job, Path(location)),
+        trainable=trainable_for(tune_trial, spec, job, Path(location), borrow=True),
         resume_unfinished=True,
         resume_errored=False,  # failed trials used up their retries; they stay failed
         restart_errored=False,
@@ -213,11 +213,16 @@ def _require_search_job(job: TrainingJob) -> None:
 
 
 def trainable_for(
-    function: Callable[..., None], spec: SweepSpec, job: TrainingJob, experiment: Path
+    function: Callable[..., None],
+    spec: SweepSpec,
+    job: TrainingJob,
+    experiment: Path,
+    borrow: bool = False,
 ) -> Any:
     """A Tune trainable: ``function(config, job, threads, checkpoints, experiment,
     borrow_idle_cpus)`` with the trial's resources; ``experiment`` is the Tune experiment's
-    folder, where the trial's checkpoints are.
+    folder, where the trial's checkpoints are. With ``borrow``, trials borrow idle cores where
+    the sweep file lets them (see `may_borrow`).
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
@@ -227,9 +232,20 @@ def trainable_for(
         "threads": max(1, int(spec.resources.cpus_per_trial)),
         "checkpoints": spec.fault_tolerance.checkpoints,
         "experiment": str(experiment),
-        "borrow_idle_cpus": spec.resources.borrow_idle_cpus and not spec.resources.gpus_per_trial,
+        "borrow_idle_cpus": borrow and may_borrow(spec),
     }
     return tune.with_resources(tune.with_parameters(function, **parameters), resources)
+
+
+def may_borrow(spec: SweepSpec) -> bool:
+    """Whether the search's trials may borrow idle cores (tuner.borrowing): CPU trials only,
+    and not where the file asks for full determinism, since a changed thread count changes
+    floating-point sums in their last bits."""
+    return (
+        spec.resources.borrow_idle_cpus
+        and not spec.resources.gpus_per_trial
+        and not spec.training.arguments().get("full_determinism", False)
+    )
 
 
 def run_config(spec: SweepSpec, name: str, storage: str, progress: Callback) -> tune.RunConfig:
