@@ -134,9 +134,11 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
         f"data.max_train_rows={size['rows']}",
         f"data.max_validation_rows={size['rows']}",
         f"training.num_train_epochs={size['epochs']}",
-        # Random batches, as when the kept results were measured: this measures the search,
-        # and batches by length would make both arms' epochs cheaper alike.
+        # Random batches and no borrowed cores, as when the kept results were measured: this
+        # measures the search. Batches by length make both arms' epochs cheaper alike, and a
+        # borrowed core adds a second thread's CPU time to a trial's CPU-seconds.
         "training.batches_by_length=false",
+        "resources.borrow_idle_cpus=false",
         "retrain.enabled=false",
         f"resources.storage_path={storage}",
     ]

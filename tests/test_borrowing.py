@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import ray
@@ -12,6 +13,8 @@ import torch
 from ray.util.placement_group import placement_group, remove_placement_group
 
 from tuner.borrowing import BorrowIdleCpus
+from tuner.spec import SweepSpec
+from tuner.sweep import may_borrow
 
 
 @ray.remote(num_cpus=1)
@@ -79,3 +82,22 @@ def free_cpus_settle_at(count: int) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.mark.parametrize(
+    ("changes", "borrows"),
+    [
+        ({}, True),
+        ({"resources": {"borrow_idle_cpus": False}}, False),
+        ({"resources": {"gpus_per_trial": 1}}, False),
+        ({"training": {"full_determinism": True}}, False),
+    ],
+)
+def test_only_a_search_s_cpu_trials_borrow_unless_told_not_to(
+    valid_sweep: dict[str, Any], changes: dict[str, dict[str, Any]], borrows: bool
+) -> None:
+    content = {
+        **valid_sweep,
+        **{key: {**valid_sweep[key], **value} for key, value in changes.items()},
+    }
+    assert may_borrow(SweepSpec.model_validate(content)) is borrows
