@@ -7,7 +7,7 @@ more thread. Ray's books stay right: what a trial borrows is held, so no other w
 it. When any other work waits for resources (a trial restarted after a failure, the next
 phase, another job on the cluster), every trial hands its borrowed cores back at its next look.
 
-Each trial looks every few seconds, between training steps, and borrows at most as many cores
+Each trial looks about once a second, between training steps, and borrows at most as many cores
 as it was given. It asks only when Ray reported a core free at two looks in a row (at a
 sweep's start, Tune places the next trial within moments), for one on its own node; when the
 free core is elsewhere, it asks less and less often. It keeps what it borrowed until something
@@ -39,7 +39,7 @@ class BorrowIdleCpus(TrainerCallback):
     """Borrows idle cores on the trial's node while nothing waits; hands them back when
     something does. ``threads`` is the trial's own count, and the most it borrows."""
 
-    def __init__(self, threads: int, every_seconds: float = 3.0) -> None:
+    def __init__(self, threads: int, every_seconds: float = 1.0) -> None:
         self.threads = threads
         self.every_seconds = every_seconds
         self.borrowed: list[PlacementGroup] = []
