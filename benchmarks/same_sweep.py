@@ -14,6 +14,7 @@ with borrowing off, to show what borrowing changes.
 
     python benchmarks/same_sweep.py            # the standard case (about 21 minutes here)
     python benchmarks/same_sweep.py --quick    # 200 training rows, 4 trials, 2 epochs
+    python benchmarks/same_sweep.py --keep DIR # keep each tool's results folder in DIR/TOOL
 """
 
 from __future__ import annotations
@@ -276,16 +277,17 @@ def idle_slot_seconds(
     return idle
 
 
-def measure(tool: str, quick: bool) -> dict[str, Any]:
-    """One tool's run, in this (fresh) process."""
+def measure(tool: str, quick: bool, keep: Path | None) -> dict[str, Any]:
+    """One tool's run, in this (fresh) process; its results go under ``keep``, if given."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     size = QUICK if quick else STANDARD
-    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as storage, TrialProcesses() as seen:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as scratch, TrialProcesses() as seen:
+        storage = keep / tool if keep else Path(scratch)
         if tool == "peer":
-            figures = run_peer(size, Path(storage))
+            figures = run_peer(size, storage)
         else:
-            figures = run_ours(size, Path(storage), borrow=tool == "ours")
+            figures = run_ours(size, storage, borrow=tool == "ours")
     held = figures["trial_s"] + figures.get("borrowed_s", 0.0)
     figures["utilization"] = held / (figures["wall_s"] * SLOTS)
     figures["cpu_utilization"] = seen.cpu_seconds() / (figures["wall_s"] * SLOTS)
@@ -298,10 +300,13 @@ def measure(tool: str, quick: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run to try the script")
+    parser.add_argument(
+        "--keep", type=Path, help="keep each tool's results folder under this folder"
+    )
     parser.add_argument("--tool", choices=TOOLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tool:  # the child process: one tool, figures as JSON on the last line
-        print(json.dumps(measure(args.tool, args.quick)))
+        print(json.dumps(measure(args.tool, args.quick, args.keep)))
         return
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
@@ -309,7 +314,11 @@ def main() -> None:
     for tool in TOOLS:
         print(f"running {tool} ...", flush=True)
         child = subprocess.run(
-            [sys.executable, __file__, "--tool", tool, *(["--quick"] if args.quick else [])],
+            [
+                sys.executable, __file__, "--tool", tool,
+                *(["--quick"] if args.quick else []),
+                *(["--keep", str(args.keep.resolve())] if args.keep else []),
+            ],
             capture_output=True, text=True, check=False, cwd=REPO,
         )  # fmt: skip
         if child.returncode != 0:
