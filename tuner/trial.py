@@ -53,23 +53,16 @@ def tune_trial(
             )
         finally:
             if borrower is not None:
-                borrower.hand_back()
-            torch.set_num_threads(threads)
+                borrower.hand_back()  # and back to the trial's own threads
             release_memory()  # Tune may reuse this process for the next trial
 
 
-def retrain_trial(
-    config: dict[str, Any],
-    job: TrainingJob,
-    threads: int,
-    checkpoints: bool,
-    experiment: str,
-    borrow_idle_cpus: bool = False,
-) -> None:
-    """Train one of the best configurations again with one seed, then score it on test data."""
+def retrain_trial(config: dict[str, Any], job: TrainingJob, **parameters: Any) -> None:
+    """Train one of the best configurations again with one seed, then score it on test data;
+    ``parameters`` are `tune_trial`'s."""
     planned = config["run"]
     hyperparameters = {**planned["hyperparameters"], "seed": planned["seed"]}
-    tune_trial(hyperparameters, job, threads, checkpoints, experiment, borrow_idle_cpus)
+    tune_trial(hyperparameters, job, **parameters)
 
 
 class _TuneReport:
