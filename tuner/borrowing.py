@@ -49,7 +49,7 @@ class BorrowIdleCpus(TrainerCallback):
         self._free_before = False  # whether Ray reported a free core at the last look
         self._looked_at = time.monotonic()
         self._borrowed_since = 0.0
-        self.cpu_seconds = 0.0  # borrowed core-seconds so far
+        self._cpu_seconds = 0.0  # borrowed core-seconds so far
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -103,14 +103,14 @@ class BorrowIdleCpus(TrainerCallback):
 
     def _set(self, borrowed: list[PlacementGroup]) -> None:
         now = time.monotonic()
-        self.cpu_seconds += len(self.borrowed) * (now - self._borrowed_since)
+        self._cpu_seconds += len(self.borrowed) * (now - self._borrowed_since)
         self._borrowed_since = now
         self.borrowed = borrowed
         torch.set_num_threads(self.threads + len(borrowed))
 
     def borrowed_cpu_seconds(self) -> float:
         """Borrowed core-seconds so far, the cores held now included."""
-        return self.cpu_seconds + len(self.borrowed) * (time.monotonic() - self._borrowed_since)
+        return self._cpu_seconds + len(self.borrowed) * (time.monotonic() - self._borrowed_since)
 
 
 def _others_wait(groups: dict[str, dict[str, Any]]) -> bool:
