@@ -77,6 +77,67 @@ def test_models_above_the_limit_are_read_by_each_trial(
     assert read_weights(ModelSpec(name_or_path=str(tiny_model)), LABELS) is not None
 
 
+HUB_ID = "some-org/tiny-bert"
+
+
+def cache_from_hub(cache: Path, folder: Path, names: list[str]) -> None:
+    """Lay ``folder``'s files ``names`` out in a hub cache as a download of HUB_ID would."""
+    commit = "5" * 40
+    repo = cache / f"models--{HUB_ID.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name in names:
+        shutil.copy(folder / name, snapshot / name)
+
+
+@pytest.fixture
+def offline_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def test_a_hub_model_in_the_hub_cache_is_shared_as_a_folder_is(
+    tiny_model: Path, offline_hub_cache: Path
+) -> None:
+    cache_from_hub(offline_hub_cache, tiny_model, [p.name for p in tiny_model.iterdir()])
+    spec = ModelSpec(name_or_path=HUB_ID)
+    weights = read_weights(spec, LABELS)
+    assert weights is not None
+    shared = load_task_model(spec, LABELS, weights=weights)
+    assert shared.name_or_path == HUB_ID  # its id, not the cache's folder
+    reference = load_task_model(ModelSpec(name_or_path=str(tiny_model)), LABELS).state_dict()
+    own = shared.state_dict()
+    assert own.keys() == reference.keys()
+    for name in reference.keys() - {"classifier.weight", "classifier.bias"}:
+        assert torch.equal(own[name], reference[name]), name
+
+
+def test_a_hub_model_whose_weights_are_not_cached_here_offline_is_read_by_each_trial(
+    tiny_model: Path, offline_hub_cache: Path
+) -> None:
+    cache_from_hub(offline_hub_cache, tiny_model, ["config.json"])  # as the checks leave it
+    assert read_weights(ModelSpec(name_or_path=HUB_ID), LABELS) is None
+
+
+def test_a_sharded_model_is_shared_only_with_every_shard(tiny_model: Path, tmp_path: Path) -> None:
+    sharded = tmp_path / "sharded"
+    load_task_model(ModelSpec(name_or_path=str(tiny_model)), LABELS).save_pretrained(
+        sharded, max_shard_size="100KB"
+    )
+    shards = sorted(sharded.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    spec = ModelSpec(name_or_path=str(sharded))
+    assert read_weights(spec, LABELS) is not None
+    shards[-1].unlink()
+    assert read_weights(spec, LABELS) is None
+
+
 @pytest.mark.usefixtures("ray_shutdown")
 def test_trials_open_no_model_file(
     tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path

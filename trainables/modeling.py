@@ -6,10 +6,13 @@ import copy
 import json
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import DryRunError, HfHubHTTPError
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -174,16 +177,20 @@ def read_weights(
     model: ModelSpec, label_names: tuple[str, ...], task: str = "sequence_classification"
 ) -> ModelWeights | None:
     """The model's weights for `load_task_model`, or None where each trial reads the files
-    itself: hub models (each node's hub cache serves them), models with their own code,
-    checkpoints in PyTorch's pickle format rather than safetensors, and models larger than
-    `SHARED_WEIGHTS_LIMIT`."""
-    if model.trust_remote_code or not is_local_reference(model.name_or_path):
+    itself: models with their own code, checkpoints in PyTorch's pickle format rather than
+    safetensors, models larger than `SHARED_WEIGHTS_LIMIT`, and hub models whose weights this
+    machine can neither find in its hub cache nor fetch (see `_hub_snapshot`)."""
+    if model.trust_remote_code:
         return None
-    location = model_location(model)
-    files = sorted(resolve(location).glob("model*.safetensors"))
+    local = is_local_reference(model.name_or_path)
+    folder = Path(model_location(model)) if local else _hub_snapshot(model)
+    if folder is None:
+        return None
+    files = _weight_files(folder)
     if not files or sum(path.stat().st_size for path in files) > SHARED_WEIGHTS_LIMIT:
         return None
-    config = AutoConfig.from_pretrained(location, **_head_labels(label_names, task))
+    config = AutoConfig.from_pretrained(str(folder), **_head_labels(label_names, task))
+    config.name_or_path = model_location(model)  # a hub model keeps its id, not the cache's path
     blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
     for blob, path in zip(blobs, files, strict=True):
         try:
@@ -195,6 +202,57 @@ def read_weights(
     with torch.device("meta"):  # a weightless instance, only to learn its class
         model_class = type(TASK_MODELS[task].from_config(config))
     return ModelWeights(config=config, model_class=model_class, files=blobs)
+
+
+HUB_WEIGHT_FILES = [
+    "config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*-of-*.safetensors",
+]
+
+
+def _hub_snapshot(model: ModelSpec) -> Path | None:
+    """A hub model's folder in this machine's hub cache, its safetensors weights fetched into
+    it first if they are missing and fit `SHARED_WEIGHTS_LIMIT`: fetched once here, they then
+    reach every node through Ray's object store, and no trial needs the hub or a cache of its
+    own. Offline, the cache as it is. None where the weights cannot be had here."""
+    try:
+        listing = snapshot_download(
+            model.name_or_path,
+            revision=model.revision,
+            allow_patterns=HUB_WEIGHT_FILES,
+            dry_run=True,
+        )
+    except (HfHubHTTPError, DryRunError, OSError, ValueError):
+        listing = None  # offline, or the hub cannot be reached: what the cache holds
+    if listing is not None:
+        sizes = [item.file_size or 0 for item in listing if item.filename.endswith(".safetensors")]
+        if not sizes or sum(sizes) > SHARED_WEIGHTS_LIMIT:
+            return None
+    try:
+        return Path(
+            snapshot_download(
+                model.name_or_path,
+                revision=model.revision,
+                allow_patterns=HUB_WEIGHT_FILES,
+                local_files_only=listing is None,
+            )
+        )
+    except (HfHubHTTPError, OSError, ValueError):  # LocalEntryNotFoundError is an OSError
+        return None
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """The folder's safetensors weights: ``model.safetensors``, or every shard its index
+    names (none if one is missing)."""
+    index = folder / "model.safetensors.index.json"
+    if not index.is_file():
+        whole = folder / "model.safetensors"
+        return [whole] if whole.is_file() else []
+    names = set(json.loads(index.read_text())["weight_map"].values())
+    shards = [folder / name for name in sorted(names)]
+    return shards if all(path.is_file() for path in shards) else []
 
 
 def _safetensors_views(blob: np.ndarray) -> dict[str, torch.Tensor]:
