@@ -182,15 +182,15 @@ def read_weights(
     machine can neither find in its hub cache nor fetch (see `_hub_snapshot`)."""
     if model.trust_remote_code:
         return None
-    local = is_local_reference(model.name_or_path)
-    folder = Path(model_location(model)) if local else _hub_snapshot(model)
+    location = model_location(model)  # a folder, or the hub id
+    folder = Path(location) if is_local_reference(location) else _hub_snapshot(model)
     if folder is None:
         return None
     files = _weight_files(folder)
     if not files or sum(path.stat().st_size for path in files) > SHARED_WEIGHTS_LIMIT:
         return None
     config = AutoConfig.from_pretrained(str(folder), **_head_labels(label_names, task))
-    config.name_or_path = model_location(model)  # a hub model keeps its id, not the cache's path
+    config.name_or_path = location  # a hub model keeps its id, not the cache's folder
     blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
     for blob, path in zip(blobs, files, strict=True):
         try:
