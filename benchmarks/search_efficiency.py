@@ -2,7 +2,8 @@
 
 For each seed, two sweeps of the same problem run through the `tuner` command, each in its own
 process: 24 trials of random search, every trial trained to the last epoch (no early
-stopping), and up to 48 trials of TPE with ASHA (grace 1 epoch, reduction 2). The target is
+stopping), and up to 48 trials of TPE with ASHA (grace 1 epoch, reduction 2), its sampler
+seeded apart (seed + 1000) so that its first, random proposals are not the random search's. The target is
 the best validation accuracy that any evaluation of the random search reached. TPE + ASHA may
 run more trials than random search because what counts is its compute until it reaches the
 target, not its number of trials; whatever it runs after that is not counted. Printed per seed
@@ -56,6 +57,10 @@ ARMS = {
 # Each arm's trial budget, as a multiple of the size's: TPE + ASHA gets twice random search's,
 # since only its compute until it reaches the target counts.
 TRIALS_FACTOR = {"random": 1, "tpe+asha": 2}
+# Each arm's sampler seed, added to the seed of the pair: with the same seed, TPE's first
+# proposals (random ones, before it models anything) would be the random search's first
+# trials, and a random search that was lucky early would make TPE lucky too.
+SEED_OFFSET = {"random": 0, "tpe+asha": 1000}
 
 
 def arm_trials(arm: str, size: dict) -> int:
@@ -125,15 +130,15 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
     """One sweep through the `tuner` command; its evaluations read back from its results."""
     from tuner.results import load_run
 
-    trials = arm_trials(arm, size)
+    trials, sampler_seed = arm_trials(arm, size), seed + SEED_OFFSET[arm]
     name = (
         f"efficiency-{arm.replace('+', '-')}-{trials}-{size['train_rows']}-{size['dev_rows']}"
-        f"-{seed}"
+        f"-{sampler_seed}"
     )
     overrides = [
         *ARMS[arm],
         f"name={name}",
-        f"search.seed={seed}",
+        f"search.seed={sampler_seed}",
         f"search.num_trials={trials}",
         f"data.max_train_rows={size['train_rows']}",
         f"data.max_validation_rows={size['dev_rows']}",
