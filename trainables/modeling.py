@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 from huggingface_hub import snapshot_download
-from huggingface_hub.errors import DryRunError, HfHubHTTPError
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -224,7 +223,7 @@ def _hub_snapshot(model: ModelSpec) -> Path | None:
             allow_patterns=HUB_WEIGHT_FILES,
             dry_run=True,
         )
-    except (HfHubHTTPError, DryRunError, OSError, ValueError):
+    except (OSError, ValueError):  # the hub's errors (HTTP, dry run, not cached) are OSErrors
         listing = None  # offline, or the hub cannot be reached: what the cache holds
     if listing is not None:
         sizes = [item.file_size or 0 for item in listing if item.filename.endswith(".safetensors")]
@@ -239,7 +238,7 @@ def _hub_snapshot(model: ModelSpec) -> Path | None:
                 local_files_only=listing is None,
             )
         )
-    except (HfHubHTTPError, OSError, ValueError):  # LocalEntryNotFoundError is an OSError
+    except (OSError, ValueError):
         return None
 
 
