@@ -2,11 +2,13 @@
 
 For each seed, two sweeps of the same problem run through the `tuner` command, each in its own
 process: 24 trials of random search, every trial trained to the last epoch (no early
-stopping), and up to 48 trials of TPE with ASHA (grace 1 epoch, reduction 2), its sampler
-seeded apart (seed + 1000) so that its first, random proposals are not the random search's.
+stopping), and up to 48 trials of TPE with ASHA (grace 1 epoch, or --grace, reduction 2), its
+sampler seeded apart (seed + 1000) so that its first, random proposals are not the random
+search's.
 The target is the best validation accuracy that any evaluation of the random search reached.
 TPE + ASHA may run more trials than random search because what counts is its compute until it
-reaches the target, not its number of trials; whatever it runs after that is not counted.
+reaches the target, not its number of trials; it is interrupted (as with Ctrl+C) as soon as it
+reaches the target, since nothing after that counts.
 Printed per seed and summed over the seeds:
 
 - the compute random search spent until its first evaluation at the target as it ran (random
@@ -27,6 +29,7 @@ epochs, the five-parameter space of search_spaces/sst2_minilm.yaml, 2 one-CPU sl
 
     python benchmarks/search_efficiency.py            # 3 seeds, about 75 minutes here
     python benchmarks/search_efficiency.py --quick    # 1 seed, 8 (16) trials, 2 epochs
+    python benchmarks/search_efficiency.py --grace 2  # ASHA's first rung after 2 epochs
     python benchmarks/search_efficiency.py --keep DIR # keep the sweeps' results folders; a
                                                       # rerun reads the finished ones from there
 """
@@ -34,7 +37,9 @@ epochs, the five-parameter space of search_spaces/sst2_minilm.yaml, 2 one-CPU sl
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,17 +131,25 @@ class Arm:
         )
 
 
-def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
-    """One sweep through the `tuner` command; its evaluations read back from its results."""
+def run_arm(
+    arm: str, seed: int, size: dict, storage: Path, grace: float, target: float | None = None
+) -> Arm:
+    """One sweep through the `tuner` command; its evaluations read back from its results.
+
+    With ``target``, the sweep is interrupted (as with Ctrl+C) once an evaluation reaches it:
+    nothing after that counts.
+    """
     from tuner.results import load_run
 
     trials, sampler_seed = arm_trials(arm, size), seed + SEED_OFFSET[arm]
+    asha = ARMS[arm][1] == "scheduler.type=asha"
     name = (
         f"efficiency-{arm.replace('+', '-')}-{trials}-{size['train_rows']}-{size['dev_rows']}"
-        f"-{sampler_seed}"
+        f"-{sampler_seed}{f'-grace{grace:g}' if asha else ''}"
     )
     overrides = [
         *ARMS[arm],
+        *([f"scheduler.grace_period={grace}"] if asha else []),
         f"name={name}",
         f"search.seed={sampler_seed}",
         f"search.num_trials={trials}",
@@ -157,9 +170,20 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
             shutil.rmtree(partial)
         started = time.monotonic()
         command = [sys.executable, "-m", "tuner", "sweep", str(SWEEP), *overrides]
-        child = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-        if child.returncode != 0:
-            sys.exit(f"{name} failed:\n{child.stdout[-2000:]}\n{child.stderr[-3000:]}")
+        with tempfile.TemporaryFile("w+") as log:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            reached_at = None
+            while child.poll() is None:
+                time.sleep(2)
+                if reached_at is None and target is not None and _reached(storage, name, target):
+                    reached_at = time.monotonic()
+                    child.send_signal(signal.SIGINT)  # Tune stops its trials and saves
+                elif reached_at is not None and time.monotonic() - reached_at > 120:
+                    child.kill()
+            reached = reached_at is not None
+            if child.returncode != 0 and not reached:
+                log.seek(0)
+                sys.exit(f"{name} failed:\n{log.read()[-5000:]}")
         wall = time.monotonic() - started
         finished.write_text(f"{wall:.1f}")
     (run_dir,) = storage.glob(f"{name}-*")
@@ -168,6 +192,8 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
     origin = min(r["timestamp"] - r["time_total_s"] for t in rows for r in t.history)
     reports, starts = [], {}
     for trial in rows:
+        if not trial.history:  # started as the sweep was interrupted at the target
+            continue
         first = trial.history[0]
         starts[trial.trial_id] = first["timestamp"] - first["time_total_s"] - origin
         reports += [
@@ -183,10 +209,25 @@ def run_arm(arm: str, seed: int, size: dict, storage: Path) -> Arm:
     return Arm(sorted(reports, key=lambda r: (r.at, r.epochs)), starts, wall)
 
 
+def _reached(storage: Path, name: str, target: float) -> bool:
+    """Whether any trial of the sweep has reported an accuracy at or above ``target``."""
+    for result_file in storage.glob(f"{name}-*/*/result.json"):
+        for line in result_file.read_text(errors="replace").splitlines():
+            try:
+                if json.loads(line).get("accuracy", 0.0) >= target - 1e-9:
+                    return True
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a line being written
+    return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, 8 trials, 2 epochs")
     parser.add_argument("--keep", type=Path, help="keep the sweeps' results in this folder")
+    parser.add_argument(
+        "--grace", type=float, default=1.0, help="ASHA's grace period in epochs (default 1)"
+    )
     args = parser.parse_args()
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
@@ -194,17 +235,19 @@ def main() -> None:
     print(
         f"MiniLM, SST-2 {size['train_rows']} train / {size['dev_rows']} dev rows, up to "
         f"{size['epochs']} epochs, {size['trials']} random trials, up to "
-        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials, 2 one-CPU slots",
+        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials (grace {args.grace:g} epochs), "
+        "2 one-CPU slots",
         flush=True,
     )
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as scratch:
         folder = args.keep or scratch
         for seed in size["seeds"]:
-            arms = {}
+            arms: dict[str, Arm] = {}
             for arm in ARMS:
                 print(f"seed {seed}: {arm} ...", end=" ", flush=True)
-                arms[arm] = run_arm(arm, seed, size, Path(folder))
+                target = arms["random"].best if arms else None
+                arms[arm] = run_arm(arm, seed, size, Path(folder), args.grace, target)
                 print(f"{arms[arm].wall_s:.0f}s, best {arms[arm].best:.4f}", flush=True)
             rows.append(compare(seed, arms["random"], arms["tpe+asha"]))
     report(rows, args.quick)

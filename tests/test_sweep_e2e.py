@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 from ray import tune
@@ -14,6 +15,7 @@ from tuner.cli import main
 from tuner.prepare import check_sweep, training_job
 from tuner.ranking import rank
 from tuner.results import SPEC_FILE
+from tuner.study import STUDY_FILE
 from tuner.sweep import connect, run_sweep
 from tuner.sweep_file import load_sweep_file
 
@@ -39,6 +41,18 @@ def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, v
     assert all(loss is not None and math.isfinite(loss) for loss in losses)
     assert losses == sorted(losses)  # type: ignore[type-var]
     assert rank(list(reversed(trials)), "min") == trials
+    # Optuna's study holds a stopped trial as pruned, with the scores it reached, not as a
+    # complete trial scored by its last, early evaluation.
+    study = optuna.load_study(
+        study_name=outcome.run_dir.name, storage=f"sqlite:///{outcome.run_dir / STUDY_FILE}"
+    )
+    states = sorted(trial.state.name for trial in study.trials)
+    assert states == sorted("PRUNED" if row.outcome == "stopped" else "COMPLETE" for row in trials)
+    pruned = [trial for trial in study.trials if trial.state.name == "PRUNED"]
+    for trial in pruned:  # Optuna scores a pruned trial by its last intermediate value
+        assert trial.intermediate_values
+        assert trial.value == trial.intermediate_values[max(trial.intermediate_values)]
+    assert sorted(trial.value for trial in study.trials) == pytest.approx(losses)
     # Each trial's settings are the searched ones, within their ranges.
     for row in trials:
         assert set(row.hyperparameters) == set(spec.search_space)

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import optuna
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from tuner.ranking import stopped_early
 from tuner.spec import CategoricalParam, ConditionalSpace, IntParam, SweepSpec, optuna_space
 
 FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
@@ -56,6 +58,36 @@ SAMPLERS: dict[str, Callable[[SweepSpec], optuna.samplers.BaseSampler]] = {
 }
 
 
+class _Searcher(OptunaSearch):
+    """Tune's OptunaSearch, telling Optuna a trial that stopped before its last epoch (ASHA, the
+    time budget) as pruned, with the scores it reached, rather than as complete.
+
+    Tune's own tells such a trial as complete, scored by its last, early evaluation: a weak
+    partial score then counts against its configuration as if it were final, and the study's
+    best trial may be one that never finished. As pruned, TPE ranks it below every complete
+    trial, by how far it got and then by its score there.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._last_step: dict[str, int] = {}  # per trial, the last report Optuna has
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        super().on_trial_result(trial_id, result)
+        self._last_step[trial_id] = result[TRAINING_ITERATION]
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if result and not error and stopped_early(result):
+            # Tune gives the report on which ASHA stopped a trial to the scheduler only.
+            if self._last_step.get(trial_id) != result[TRAINING_ITERATION]:
+                self.on_trial_result(trial_id, result)
+            result = None  # Tune's OptunaSearch tells a trial without a result as pruned
+        self._last_step.pop(trial_id, None)
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+
 def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch:
     """Tune's OptunaSearch over the sweep's space, with the seeded sampler it names.
 
@@ -74,7 +106,7 @@ def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch
     # A space with a method choice is defined by running: each method's settings are
     # suggested only in its own trials.
     space = ConditionalSpace(spec) if spec.is_conditional() else optuna_space(spec)
-    return OptunaSearch(
+    return _Searcher(
         space=space,
         metric=spec.objective.metric,
         mode=spec.objective.mode,
