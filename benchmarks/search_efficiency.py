@@ -15,7 +15,9 @@ Printed per seed and summed over the seeds:
   search can be lucky early), the same averaged over every order its trials could have run
   in, and all it spent (one knows the best of 24 random trials only once all 24 have run);
 - the compute TPE + ASHA spent until its first evaluation at or above the target;
-- its ratio to each of random search's figures (the target is 1/3 or less).
+- its ratio to each of random search's figures (the target is 1/3 or less);
+- how well each early epoch ranks the random search's trials by their best accuracy, which is
+  what an ASHA rung at that epoch decides on.
 
 Compute is counted two ways: trial-epochs (epochs trained, summed over trials) and
 CPU-seconds (each trial process's CPU time, from its reports). "Until" is measured on the
@@ -110,8 +112,26 @@ class Arm:
             cpu += float(np.interp(at, times, [0.0, *(r.cpu_seconds for r in own)], left=0.0))
         return epochs, cpu
 
+    @property
+    def last_epoch(self) -> float:
+        return max(report.epochs for report in self.reports)
+
     def total(self) -> tuple[float, float]:
         return self.spent(float("inf"))
+
+    def early_ranking(self, epoch: float) -> tuple[float, int]:
+        """For a search whose trials all ran to the end, how well their accuracy at ``epoch``
+        foretells their best: the rank correlation of the two, and how many of the better
+        half by best accuracy an ASHA rung there (keeping the top half) would keep."""
+        early, best = [], []
+        for trial in self.starts:
+            own = [r for r in self.reports if r.trial == trial]
+            early.append(next(r.accuracy for r in own if r.epochs >= epoch - 1e-6))
+            best.append(max(r.accuracy for r in own))
+        half = len(best) // 2
+        kept = set(np.argsort(early)[-half:]) & set(np.argsort(best)[-half:])
+        correlation = np.corrcoef(np.argsort(np.argsort(early)), np.argsort(np.argsort(best)))
+        return float(correlation[0, 1]), len(kept)
 
     def expected_to_reach(self, target: float) -> tuple[float, float]:
         """For random search, whose trials are independent draws: the compute until the first
@@ -261,10 +281,14 @@ def compare(seed: int, random: Arm, guided: Arm) -> dict:
     return {
         "seed": seed,
         "target": target,
+        "trials": len(random.starts),
         "random": {
             "first hit": random.spent(first_hit.at),
             "expected": random.expected_to_reach(target),
             "all trials": random.total(),
+        },
+        "early_ranking": {
+            epoch: random.early_ranking(epoch) for epoch in range(1, round(random.last_epoch))
         },
         "guided_best": guided.best,
         "guided_to_target": guided.spent(reached.at) if reached else None,
@@ -342,6 +366,17 @@ def report(rows: list[dict], quick: bool) -> None:
             [random for random, _ in pairs], axis=0
         )
         print(f"  within {margin:.2f}, all seeds: {sums[0]:.2f}x / {sums[1]:.2f}x")
+    print(
+        "\nhow well an early epoch ranks random search's trials by their best accuracy (what an "
+        "ASHA rung there decides on): rank correlation, and how many of the better half a rung "
+        "keeping the top half would keep"
+    )
+    for row in rows:
+        ranking = ", ".join(
+            f"epoch {epoch}: {correlation:.2f}, {kept} of {row['trials'] // 2}"
+            for epoch, (correlation, kept) in row["early_ranking"].items()
+        )
+        print(f"  seed {row['seed']}: {ranking}")
     print(f"rerun: python benchmarks/search_efficiency.py{' --quick' if quick else ''}")
 
 
