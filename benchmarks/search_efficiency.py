@@ -32,6 +32,7 @@ epochs, the five-parameter space of search_spaces/sst2_minilm.yaml, 2 one-CPU sl
     python benchmarks/search_efficiency.py            # 3 seeds, about 75 minutes here
     python benchmarks/search_efficiency.py --quick    # 1 seed, 8 (16) trials, 2 epochs
     python benchmarks/search_efficiency.py --grace 2  # ASHA's first rung after 2 epochs
+    python benchmarks/search_efficiency.py --startup 10  # TPE's random start-up trials
     python benchmarks/search_efficiency.py --keep DIR # keep the sweeps' results folders; a
                                                       # rerun reads the finished ones from there
 """
@@ -152,7 +153,13 @@ class Arm:
 
 
 def run_arm(
-    arm: str, seed: int, size: dict, storage: Path, grace: float, target: float | None = None
+    arm: str,
+    seed: int,
+    size: dict,
+    storage: Path,
+    grace: float,
+    startup: int | None = None,
+    target: float | None = None,
 ) -> Arm:
     """One sweep through the `tuner` command; its evaluations read back from its results.
 
@@ -166,10 +173,12 @@ def run_arm(
     name = (
         f"efficiency-{arm.replace('+', '-')}-{trials}-{size['train_rows']}-{size['dev_rows']}"
         f"-{sampler_seed}{f'-grace{grace:g}' if asha else ''}"
+        f"{f'-startup{startup}' if asha and startup is not None else ''}"
     )
     overrides = [
         *ARMS[arm],
         *([f"scheduler.grace_period={grace}"] if asha else []),
+        *([f"search.n_startup_trials={startup}"] if asha and startup is not None else []),
         f"name={name}",
         f"search.seed={sampler_seed}",
         f"search.num_trials={trials}",
@@ -248,6 +257,9 @@ def main() -> None:
     parser.add_argument(
         "--grace", type=float, default=1.0, help="ASHA's grace period in epochs (default 1)"
     )
+    parser.add_argument(
+        "--startup", type=int, help="TPE's random start-up trials (default: the sweep file's, 4)"
+    )
     args = parser.parse_args()
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
@@ -255,7 +267,8 @@ def main() -> None:
     print(
         f"MiniLM, SST-2 {size['train_rows']} train / {size['dev_rows']} dev rows, up to "
         f"{size['epochs']} epochs, {size['trials']} random trials, up to "
-        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials (grace {args.grace:g} epochs), "
+        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials (grace {args.grace:g} epochs, "
+        f"{args.startup if args.startup is not None else 'the default'} start-up trials), "
         "2 one-CPU slots",
         flush=True,
     )
@@ -267,7 +280,7 @@ def main() -> None:
             for arm in ARMS:
                 print(f"seed {seed}: {arm} ...", end=" ", flush=True)
                 target = arms["random"].best if arms else None
-                arms[arm] = run_arm(arm, seed, size, Path(folder), args.grace, target)
+                arms[arm] = run_arm(arm, seed, size, Path(folder), args.grace, args.startup, target)
                 print(f"{arms[arm].wall_s:.0f}s, best {arms[arm].best:.4f}", flush=True)
             rows.append(compare(seed, arms["random"], arms["tpe+asha"]))
     report(rows, args.quick)
