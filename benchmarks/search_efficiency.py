@@ -169,7 +169,7 @@ def run_arm(
     from tuner.results import load_run
 
     trials, sampler_seed = arm_trials(arm, size), seed + SEED_OFFSET[arm]
-    asha = ARMS[arm][1] == "scheduler.type=asha"
+    asha = "scheduler.type=asha" in ARMS[arm]
     name = (
         f"efficiency-{arm.replace('+', '-')}-{trials}-{size['train_rows']}-{size['dev_rows']}"
         f"-{sampler_seed}{f'-grace{grace:g}' if asha else ''}"
