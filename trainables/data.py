@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from trainables.locations import resolve
 from tuner.errors import FieldError
@@ -357,6 +356,8 @@ def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFram
 
 def _take(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the rest, ``size`` rows): stratified by label where every class allows it, seeded."""
+    from sklearn.model_selection import train_test_split  # the driver's only: trials skip it
+
     kept, taken = train_test_split(
         frame, test_size=size, random_state=seed, stratify=_strata(frame, size)
     )

@@ -76,6 +76,9 @@ def connect(spec: SweepSpec, address: str | None) -> None:
     runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
     if address is None:
         check_capacity(spec, local_capacity(), "this machine")
+        # Ray would start a worker per core ahead for this job's environment, but trials run
+        # in Tune's environment of their own: those workers only take CPU from the first trials.
+        os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
         ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
     else:
         _check_reachable(address)
