@@ -28,10 +28,12 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
+from sampling import PeriodicSampler
 
 REPO = Path(__file__).resolve().parents[1]
 SST2 = REPO.parent / "shared" / "datasets" / "sst2"
@@ -54,35 +56,23 @@ SEARCH_SPACE = {  # the same space for both tools, in each one's own vocabulary
 }
 
 
-class TrialProcesses:
+class TrialProcesses(PeriodicSampler):
     """Samples Ray's trial processes twice a second: their peak resident memory, and the CPU
     time each spent while it ran a trial (from the first sample that saw it at work)."""
 
     def __init__(self) -> None:
+        super().__init__(interval=0.5)
         self.trial_peak_mb = 0.0
         self._cpu: dict[int, tuple[float, float]] = {}  # pid: CPU seconds first seen, last seen
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> TrialProcesses:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        import psutil
-
-        while not self._stop.wait(0.5):
-            for process in psutil.process_iter(["cmdline", "memory_info", "cpu_times"]):
-                command = " ".join(process.info["cmdline"] or [])
-                memory, times = process.info["memory_info"], process.info["cpu_times"]
-                if command.startswith("ray::") and "IDLE" not in command and memory and times:
-                    self.trial_peak_mb = max(self.trial_peak_mb, memory.rss / 2**20)
-                    cpu = times.user + times.system
-                    self._cpu[process.pid] = (self._cpu.get(process.pid, (cpu, cpu))[0], cpu)
+    def sample(self) -> None:
+        for process in psutil.process_iter(["cmdline", "memory_info", "cpu_times"]):
+            command = " ".join(process.info["cmdline"] or [])
+            memory, times = process.info["memory_info"], process.info["cpu_times"]
+            if command.startswith("ray::") and "IDLE" not in command and memory and times:
+                self.trial_peak_mb = max(self.trial_peak_mb, memory.rss / 2**20)
+                cpu = times.user + times.system
+                self._cpu[process.pid] = (self._cpu.get(process.pid, (cpu, cpu))[0], cpu)
 
     def cpu_seconds(self) -> float:
         """CPU seconds the trial processes spent while at work, summed."""

@@ -29,10 +29,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
+from sampling import PeriodicSampler
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
@@ -52,40 +54,28 @@ def import_cpu_seconds(statement: str) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-class CpuSampler:
+class CpuSampler(PeriodicSampler):
     """Samples, four times a second, the CPU time of this process and of every process it
     started (Ray's services, and through them the trial processes), by kind."""
 
     def __init__(self) -> None:
+        super().__init__(interval=0.25)
         self.samples: list[tuple[float, dict[str, float]]] = []  # (time, CPU seconds by kind)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._me = psutil.Process()
+        self._seen: dict[int, tuple[str, float]] = {}  # pid: kind, CPU seconds when last seen
 
-    def __enter__(self) -> CpuSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        seen: dict[int, tuple[str, float]] = {}  # pid: kind, CPU seconds when last seen
-        while not self._stop.wait(0.25):
-            for process in [me, *me.children(recursive=True)]:
-                try:
-                    times = process.cpu_times()
-                    command = " ".join(process.cmdline())
-                except psutil.Error:
-                    continue  # ended meanwhile: its last sample stands
-                seen[process.pid] = (_kind(process, me, command), times.user + times.system)
-            totals: dict[str, float] = {}
-            for kind, cpu in seen.values():
-                totals[kind] = totals.get(kind, 0.0) + cpu
-            self.samples.append((time.time(), totals))
+    def sample(self) -> None:
+        for process in [self._me, *self._me.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                command = " ".join(process.cmdline())
+            except psutil.Error:
+                continue  # ended meanwhile: its last sample stands
+            self._seen[process.pid] = (_kind(process, self._me, command), times.user + times.system)
+        totals: dict[str, float] = {}
+        for kind, cpu in self._seen.values():
+            totals[kind] = totals.get(kind, 0.0) + cpu
+        self.samples.append((time.time(), totals))
 
     def before(self, moment: float) -> dict[str, float]:
         """CPU seconds by kind at the last sample before ``moment`` (wall clock)."""
