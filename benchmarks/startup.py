@@ -14,7 +14,7 @@ Ray starts, and each trial process imports torch and transformers. Two measureme
    and the trial processes spent until the first trial started, against what the cores could
    give in that time: start-up here is bound by CPU, not by waiting.
 
-    python benchmarks/startup.py             # 3 runs of each, about 3 minutes here
+    python benchmarks/startup.py             # 3 runs of each, about 4 minutes here
     python benchmarks/startup.py --runs 1    # one of each
 """
 
