@@ -104,10 +104,9 @@ def macro_scores(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> 
     A class never predicted has precision 0, one absent from ``labels`` recall 0, and F1 is
     2·TP / (predicted + actual), 0 where both are 0 (scikit-learn's ``zero_division=0``).
     """
-    classes = np.arange(num_labels)
-    hits = np.bincount(labels[labels == predicted], minlength=num_labels)[classes]
-    guessed = np.bincount(predicted, minlength=num_labels)[classes]
-    actual = np.bincount(labels, minlength=num_labels)[classes]
+    hits = np.bincount(labels[labels == predicted], minlength=num_labels)[:num_labels]
+    guessed = np.bincount(predicted, minlength=num_labels)[:num_labels]
+    actual = np.bincount(labels, minlength=num_labels)[:num_labels]
     precision = np.divide(hits, guessed, out=np.zeros(num_labels), where=guessed > 0)
     recall = np.divide(hits, actual, out=np.zeros(num_labels), where=actual > 0)
     both = guessed + actual
