@@ -5,7 +5,8 @@ Ray starts, and each trial process imports torch and transformers. Two measureme
 
 1. CPU seconds a fresh process spends importing the trial's code (``tuner.trial``), as each
    trial process does, against the same with scikit-learn's metrics imported too (as trials did
-   before the classification scores were computed with NumPy). Median of several runs.
+   before the classification scores were computed with NumPy), and what its parts cost alone:
+   torch, Ray Tune, the model's code (BERT), transformers' ``Trainer``. Median of several runs.
 2. A tiny sweep (2 trials of 1 epoch on 32 SST-2 rows, 2 slots, borrowing off), run with Ray
    starting a worker per core ahead for the job's own environment (Ray's default) and without
    (the tuner's choice on a local Ray: trials run in Tune's environment, not the job's), in
@@ -13,8 +14,12 @@ Ray starts, and each trial process imports torch and transformers. Two measureme
    all (the same each way but for the start-up); and the CPU time the driver, Ray's services
    and the trial processes spent until the first trial started, against what the cores could
    give in that time: start-up here is bound by CPU, not by waiting.
+3. Whether a worker Ray started ahead can run a trial: an actor with Tune's runtime
+   environment for trials (or none), created after Ray started its workers, with the job's
+   runtime environment empty or set to Tune's. Printed: whether the actor got a worker
+   started ahead, and the seconds until it answered.
 
-    python benchmarks/startup.py             # 3 runs of each, about 4 minutes here
+    python benchmarks/startup.py             # 3 runs of each, about 8 minutes here
     python benchmarks/startup.py --runs 1    # one of each
 """
 
@@ -43,6 +48,15 @@ TIMES = ("ray_up_s", "first_trial_s", "wall_s")
 IMPORTS = {
     "tuner.trial": "import tuner.trial",
     "tuner.trial + sklearn.metrics": "import tuner.trial, sklearn.metrics",
+    "  of it alone: torch": "import torch",
+    "  of it alone: ray.tune": "import ray.tune",
+    "  of it alone: BERT's model code": "import transformers.models.bert.modeling_bert",
+    "  of it alone: transformers.trainer": "import transformers.trainer",
+}
+PROBES = {  # job's runtime environment, actor's: "tune" is Tune's for trials, "none" empty
+    "job none, actor none": "none,none",
+    "job none, actor Tune's (as Tune runs)": "none,tune",
+    "job Tune's, actor Tune's": "tune,tune",
 }
 
 
@@ -83,11 +97,20 @@ class CpuSampler(PeriodicSampler):
 
 
 def _kind(process: Any, me: Any, command: str) -> str:
+    """The kind of process: the driver, workers (the trial processes, and any Ray started
+    ahead), or the name of one of Ray's services (gcs_server, raylet, dashboard, log_monitor,
+    monitor, DashboardAgent, RuntimeEnvAgent)."""
     if process.pid == me.pid:
         return "driver"
-    if "default_worker.py" in command or (command.startswith("ray::") and "Agent" not in command):
-        return "workers"  # the trial processes, and any Ray started ahead
-    return "Ray's services"
+    words = command.split() or ["?"]
+    if words[0].startswith("ray::"):  # a process that Ray has named
+        name = words[0].removeprefix("ray::")
+        return name if name.endswith("Agent") else "workers"
+    program = words[0]
+    if Path(program).name.startswith("python"):
+        program = next((word for word in words if word.endswith(".py")), program)
+    name = Path(program).stem
+    return "workers" if name == "default_worker" else name
 
 
 def tiny_sweep() -> dict[str, Any]:
@@ -130,32 +153,65 @@ def tiny_sweep() -> dict[str, Any]:
     }
 
 
+def prestart_probe(job_env: str, actor_env: str) -> dict[str, Any]:
+    """Starts a local Ray that starts its workers ahead, waits for them, then creates one
+    actor: did it get one of those workers, and how soon did it answer?"""
+    import ray
+    from ray.tune.execution.class_cache import DEFAULT_ENV_VARS  # Tune's trial environment
+
+    environments: dict[str, dict[str, Any] | None] = {
+        "none": None,
+        "tune": {"env_vars": dict(DEFAULT_ENV_VARS)},
+    }
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=environments[job_env])
+    deadline = time.monotonic() + 20
+    while len(ahead := _idle_workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    @ray.remote(num_cpus=1, runtime_env=environments[actor_env])
+    class Probe:
+        def pid(self) -> int:
+            return os.getpid()
+
+    started = time.monotonic()
+    pid = ray.get(Probe.remote().pid.remote())  # type: ignore[attr-defined]
+    answered = time.monotonic() - started
+    ray.shutdown()
+    return {"started_ahead": len(ahead), "used_one": pid in ahead, "answered_s": answered}
+
+
+def _idle_workers() -> set[int]:
+    """Ray's idle workers on this machine, by process id."""
+    idle = set()
+    for process in psutil.process_iter(["cmdline"]):
+        if " ".join(process.info["cmdline"] or []).startswith("ray::IDLE"):
+            idle.add(process.pid)
+    return idle
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each case")
     parser.add_argument("--sweep", action="store_true", help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # the child: "job,actor"
     args = parser.parse_args()
     if args.sweep:
         print(json.dumps(tiny_sweep()))
+        return
+    if args.probe:
+        print(json.dumps(prestart_probe(*args.probe.split(","))))
         return
 
     print(f"CPU seconds to import, fresh process, median of {args.runs}:")
     for label, statement in IMPORTS.items():
         seconds = [import_cpu_seconds(statement) for _ in range(args.runs)]
-        print(f"  {label:<32} {statistics.median(seconds):6.2f}")
+        print(f"  {label:<36} {statistics.median(seconds):6.2f}")
 
     cases = {"workers started ahead (Ray's default)": "1", "none started ahead (tuner)": "0"}
     figures: dict[str, list[dict[str, Any]]] = {label: [] for label in cases}
     for _ in range(args.runs):
         for label, prestart in cases.items():
-            child = subprocess.run(
-                [sys.executable, __file__, "--sweep"],
-                env={**os.environ, PRESTART: prestart, "RAY_AIR_NEW_OUTPUT": "0"},
-                capture_output=True, text=True, check=False, cwd=REPO,
-            )  # fmt: skip
-            if child.returncode != 0:
-                sys.exit(f"tiny sweep failed:\n{child.stderr[-3000:]}")
-            figures[label].append(json.loads(child.stdout.strip().splitlines()[-1]))
+            figures[label].append(run_child("--sweep", env={PRESTART: prestart}))
 
     print(f"\nTiny sweep, 2 trials x 1 epoch on 32 rows, mean of {args.runs} (seconds from start):")
     print(f"  {'':<40} {'Ray up':>8} {'1st trial':>10} {'in all':>8}")
@@ -173,13 +229,36 @@ def main() -> None:
             kind: statistics.mean(run["cpu_to_first_trial"].get(kind, 0.0) for run in runs)
             for kind in kinds
         }
+        services = {kind: cpu for kind, cpu in spent.items() if kind not in ("driver", "workers")}
         first = statistics.mean(run["first_trial_s"] for run in runs)
-        parts = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in spent.items())
+        cores = os.cpu_count() or 1
         print(
-            f"  {label:<40} {sum(spent.values()):5.1f} in {first:.1f} s on {os.cpu_count()} "
-            f"cores ({sum(spent.values()) / (first * (os.cpu_count() or 1)):.0%} busy): {parts}"
+            f"  {label:<40} {sum(spent.values()):5.1f} in {first:.1f} s on {cores} cores "
+            f"({sum(spent.values()) / (first * cores):.0%} busy): driver {spent['driver']:.1f}, "
+            f"workers {spent.get('workers', 0.0):.1f}, Ray's services {sum(services.values()):.1f}"
+        )
+        print("    " + ", ".join(f"{kind} {cpu:.2f}" for kind, cpu in services.items()))
+    print("\nCan an actor run on a worker Ray started ahead? Runtime environments, Tune's for")
+    print("its trials (it always sets PL_DISABLE_FORK) or none:")
+    for label, probe in PROBES.items():
+        found = run_child("--probe", probe, env={PRESTART: "1"})
+        print(
+            f"  {label:<40} {found['started_ahead']} started ahead; the actor got one: "
+            f"{'yes' if found['used_one'] else 'no'}, answered in {found['answered_s']:.2f} s"
         )
     print(f"rerun: python benchmarks/startup.py --runs {args.runs}")
+
+
+def run_child(*arguments: str, env: dict[str, str]) -> dict[str, Any]:
+    """This script in a fresh process (and so a fresh local Ray): its last line, as JSON."""
+    child = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        env={**os.environ, **env, "RAY_AIR_NEW_OUTPUT": "0"},
+        capture_output=True, text=True, check=False, cwd=REPO,
+    )  # fmt: skip
+    if child.returncode != 0:
+        sys.exit(f"{' '.join(arguments)} failed:\n{child.stderr[-3000:]}")
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":
