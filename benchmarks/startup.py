@@ -1,7 +1,7 @@
 """Where a sweep's start-up goes, and what two of the tuner's choices save there.
 
 Until the first trials train, the slots idle: the driver checks the data and tokenizes it,
-Ray starts, and each trial process imports torch and transformers. Two measurements:
+Ray starts, and each trial process imports torch and transformers. Three measurements:
 
 1. CPU seconds a fresh process spends importing the trial's code (``tuner.trial``), as each
    trial process does, against the same with scikit-learn's metrics imported too (as trials did
@@ -26,6 +26,7 @@ Ray starts, and each trial process imports torch and transformers. Two measureme
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -181,11 +182,12 @@ def prestart_probe(job_env: str, actor_env: str) -> dict[str, Any]:
 
 
 def _idle_workers() -> set[int]:
-    """Ray's idle workers on this machine, by process id."""
+    """The idle workers of the Ray this process started, by process id."""
     idle = set()
-    for process in psutil.process_iter(["cmdline"]):
-        if " ".join(process.info["cmdline"] or []).startswith("ray::IDLE"):
-            idle.add(process.pid)
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # ended meanwhile
+            if " ".join(process.cmdline()).startswith("ray::IDLE"):
+                idle.add(process.pid)
     return idle
 
 

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--address",
             help="join the Ray cluster at this address (e.g. 10.0.0.5:6379 or auto); "
-            "default: start a local Ray instance",
+            "default: RAY_ADDRESS where it is set (`ray job submit` sets it), else start a "
+            "Ray instance of the tuner's own",
         )
 
     sweep_file = "the sweep file (YAML), e.g. search_spaces/x.yaml"
@@ -110,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if hasattr(args, "overrides"):
         args.overrides = [*args.overrides, *extra]
+    if hasattr(args, "address"):
+        args.address_given_as = "--address"
+        if args.address is None and os.environ.get("RAY_ADDRESS"):
+            # Ray's own tools join the cluster RAY_ADDRESS names; `ray job submit` runs its
+            # entrypoint with it set. Joined as if given, with the same checks.
+            args.address, args.address_given_as = os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     console = make_console()
     commands = {
@@ -192,7 +199,7 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
     with console.status("tokenizing the data once for all trials"):
         job = training_job(checked)
     try:
-        connect(spec, args.address)
+        connect(spec, args.address, args.address_given_as)
     except FieldError as error:
         raise sweep_file.locate(error) from None
     console.print(
@@ -213,13 +220,13 @@ def _resume(args: argparse.Namespace, console: Console) -> None:
 
     run_dir, spec = load_spec(args.run_dir)
     started = time.monotonic()
-    checked = _check_and_connect(run_dir, spec, args.address, console, need_test=False)
+    checked = _check_and_connect(run_dir, spec, args, console, need_test=False)
     console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
     _finish(resume_sweep(run_dir, spec, training_job(checked)), checked, started, console)
 
 
 def _check_and_connect(
-    run_dir: Path, spec: SweepSpec, address: str | None, console: Console, need_test: bool
+    run_dir: Path, spec: SweepSpec, args: argparse.Namespace, console: Console, need_test: bool
 ) -> CheckedSweep:
     """A stored sweep's checks (its data may have moved since), then the cluster."""
     from tuner.prepare import check_sweep, require_test_split
@@ -231,7 +238,7 @@ def _check_and_connect(
             checked = check_sweep(spec)
             if need_test:
                 require_test_split(checked)
-            connect(spec, address)
+            connect(spec, args.address, args.address_given_as)
         except FieldError as error:
             raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
     return checked
@@ -292,7 +299,7 @@ def _retrain(args: argparse.Namespace, console: Console) -> None:
     seeds = spec.retrain.seeds if args.seeds is None else args.seeds
     select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
     seed_values(spec.training.seed, seeds)
-    checked = _check_and_connect(run.run_dir, spec, args.address, console, need_test=True)
+    checked = _check_and_connect(run.run_dir, spec, args, console, need_test=True)
     _retrain_and_hand_off(run, checked, top_k, seeds, console)
 
 

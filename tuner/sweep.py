@@ -67,8 +67,11 @@ def check_capacity(spec: SweepSpec, capacity: dict[str, float], where: str) -> N
             )
 
 
-def connect(spec: SweepSpec, address: str | None) -> None:
-    """Join the cluster at ``address``, or start a local Ray instance.
+def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -> None:
+    """Join the cluster at ``address``, or start a Ray instance of this driver's own.
+
+    ``given_as`` names where the address came from, for errors: ``--address`` or
+    ``RAY_ADDRESS``.
 
     Raises:
         FieldError: the trials would not fit (checked before a local Ray starts).
@@ -79,14 +82,19 @@ def connect(spec: SweepSpec, address: str | None) -> None:
         # Ray would start a worker per core ahead for this job's environment, but trials run
         # in Tune's environment of their own: those workers only take CPU from the first trials.
         os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+        # "local": a new instance, where Ray's default would join one that `ray start` left
+        # running on this machine, unasked and unchecked.
+        ray.init(
+            address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env
+        )
     else:
-        _check_reachable(address)
+        named = f"{given_as} {address}"
+        _check_reachable(address, named)
         try:
             ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         except ConnectionError as error:
             raise UsageError(
-                f"--address {address}: {error}; if the cluster uses token authentication "
+                f"{named}: {error}; if the cluster uses token authentication "
                 "(Ray's default), copy the head's ~/.ray/auth_token here or set RAY_AUTH_TOKEN"
             ) from None
         check_capacity(spec, cluster_capacity(), f"the cluster at {address}")
@@ -132,7 +140,7 @@ def _exists(path: str) -> bool:
     return os.path.exists(path)
 
 
-def _check_reachable(address: str) -> None:
+def _check_reachable(address: str, named: str) -> None:
     """Fail fast on a wrong HOST:PORT; Ray itself retries for minutes before giving up.
 
     Raises:
@@ -145,7 +153,7 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as error:
         raise UsageError(
-            f"--address {address}: no Ray cluster answers there ({error.strerror or error}); "
+            f"{named}: no Ray cluster answers there ({error.strerror or error}); "
             "check the head's address, or start one with `ray start --head`"
         ) from None
 
