@@ -164,7 +164,9 @@ def prestart_probe(job_env: str, actor_env: str) -> dict[str, Any]:
         "none": None,
         "tune": {"env_vars": dict(DEFAULT_ENV_VARS)},
     }
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=environments[job_env])
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, runtime_env=environments[job_env]
+    )
     deadline = time.monotonic() + 20
     while len(ahead := _idle_workers()) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
