@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Ray's own tools join the cluster RAY_ADDRESS names; `ray job submit` runs its
             # entrypoint with it set. Joined as if given, with the same checks.
             args.address, args.address_given_as = os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+        if args.address:
+            _use_token_auth_if_available()  # before Ray is imported
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     console = make_console()
     commands = {
@@ -187,9 +189,6 @@ def _use_token_auth_if_available() -> None:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> None:
-    if args.address:
-        _use_token_auth_if_available()  # before Ray is imported
-
     from tuner.prepare import training_job
     from tuner.sweep import connect, run_sweep
 
@@ -211,9 +210,6 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
 
 
 def _resume(args: argparse.Namespace, console: Console) -> None:
-    if args.address:
-        _use_token_auth_if_available()
-
     from tuner.prepare import training_job
     from tuner.results import load_spec
     from tuner.sweep import resume_sweep
@@ -287,9 +283,6 @@ def _report(args: argparse.Namespace, console: Console) -> None:
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> None:
-    if args.address:
-        _use_token_auth_if_available()
-
     from tuner.results import load_run
     from tuner.retrain import seed_values, select_candidates
 
