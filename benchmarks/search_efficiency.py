@@ -2,7 +2,7 @@
 
 For each seed, two sweeps of the same problem run through the `tuner` command, each in its own
 process: 24 trials of random search, every trial trained to the last epoch (no early
-stopping), and up to 48 trials of TPE with ASHA (grace 1 epoch, or --grace, reduction 2), its
+stopping), and up to 48 trials of TPE with ASHA (the product's default settings, or --grace), its
 sampler seeded apart (seed + 1000) so that its first, random proposals are not the random
 search's.
 The target is the best validation accuracy that any evaluation of the random search reached.
@@ -51,8 +51,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from docs_block import has_block, write_block
 
 REPO = Path(__file__).resolve().parents[1]
+BENCHMARK = "search_efficiency.py"
 SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
 SST2 = REPO.parent / "shared" / "datasets" / "sst2"
 TARGET_RATIO = 1 / 3
@@ -157,7 +159,7 @@ def run_arm(
     seed: int,
     size: dict,
     storage: Path,
-    grace: float,
+    grace: float | None,
     startup: int | None = None,
     target: float | None = None,
 ) -> Arm:
@@ -172,12 +174,12 @@ def run_arm(
     asha = "scheduler.type=asha" in ARMS[arm]
     name = (
         f"efficiency-{arm.replace('+', '-')}-{trials}-{size['train_rows']}-{size['dev_rows']}"
-        f"-{sampler_seed}{f'-grace{grace:g}' if asha else ''}"
+        f"-{sampler_seed}{f'-grace{grace:g}' if asha and grace is not None else ''}"
         f"{f'-startup{startup}' if asha and startup is not None else ''}"
     )
     overrides = [
         *ARMS[arm],
-        *([f"scheduler.grace_period={grace}"] if asha else []),
+        *([f"scheduler.grace_period={grace}"] if asha and grace is not None else []),
         *([f"search.n_startup_trials={startup}"] if asha and startup is not None else []),
         f"name={name}",
         f"search.seed={sampler_seed}",
@@ -255,19 +257,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed, 8 trials, 2 epochs")
     parser.add_argument("--keep", type=Path, help="keep the sweeps' results in this folder")
     parser.add_argument(
-        "--grace", type=float, default=1.0, help="ASHA's grace period in epochs (default 1)"
+        "--grace", type=float, help="ASHA's grace period in epochs (default: the product's)"
     )
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--docs", type=Path, help=f"write the figures into its {BENCHMARK} block")
+    parser.add_argument("--tables-from", type=Path, help="write --docs from an earlier --json")
     parser.add_argument(
         "--startup", type=int, help="TPE's random start-up trials (default: the sweep file's, 4)"
     )
     args = parser.parse_args()
+    if args.docs and not has_block(args.docs, BENCHMARK):
+        sys.exit(f"{args.docs} has no {BENCHMARK} block to write the figures in")
+    if args.tables_from and args.docs:
+        write_block(args.docs, BENCHMARK, markdown(json.loads(args.tables_from.read_text())))
+        return
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2}: this benchmark needs ../shared/datasets")
     size = QUICK if args.quick else STANDARD
     print(
         f"MiniLM, SST-2 {size['train_rows']} train / {size['dev_rows']} dev rows, up to "
         f"{size['epochs']} epochs, {size['trials']} random trials, up to "
-        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials (grace {args.grace:g} epochs, "
+        f"{arm_trials('tpe+asha', size)} TPE + ASHA trials (grace "
+        f"{'the default' if args.grace is None else f'{args.grace:g} epochs'}, "
         f"{args.startup if args.startup is not None else 'the default'} start-up trials), "
         "2 one-CPU slots",
         flush=True,
@@ -283,7 +294,41 @@ def main() -> None:
                 arms[arm] = run_arm(arm, seed, size, Path(folder), args.grace, args.startup, target)
                 print(f"{arms[arm].wall_s:.0f}s, best {arms[arm].best:.4f}", flush=True)
             rows.append(compare(seed, arms["random"], arms["tpe+asha"]))
-    report(rows, args.quick)
+    figures = report(rows, args.quick)
+    if args.json:
+        figures["grace"] = args.grace
+        figures["startup"] = args.startup
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"figures: {args.json}")
+    if args.docs:
+        write_block(args.docs, BENCHMARK, markdown(figures))
+        print(f"table: {args.docs}")
+
+
+def markdown(figures: dict) -> str:
+    """The figures as a Markdown table, for the benchmark's block of a document."""
+    lines = [
+        "| seed | target: random search's best | random search to it, averaged over orders | "
+        "TPE + ASHA (the default) to it | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for seed in figures["seeds"]:
+        guided = seed["tpe_asha_to_target"]
+        ratio = f"{guided / seed['random_averaged_over_orders']:.2f}" if guided else "not reached"
+        lines.append(
+            f"| {seed['seed']} | {seed['target']:.4f} | "
+            f"{seed['random_averaged_over_orders']:.1f} trial-epochs | "
+            f"{f'{guided:.1f} trial-epochs' if guided else 'not reached'} | {ratio} |"
+        )
+    lines.append("")
+    lines.append(f"TPE + ASHA reached the target in {figures['reached']} seeds. All seeds:")
+    for label, ratios in figures["ratio_to_random"].items():
+        lines.append(
+            f"- against random search {label}: **{ratios['trial_epochs']:.2f}x** the "
+            f"trial-epochs, {ratios['cpu_seconds']:.2f}x the CPU-seconds"
+        )
+    return "\n".join(lines)
 
 
 def compare(seed: int, random: Arm, guided: Arm) -> dict:
@@ -335,7 +380,8 @@ REFERENCES = {
 }
 
 
-def report(rows: list[dict], quick: bool) -> None:
+def report(rows: list[dict], quick: bool) -> dict:
+    """Print the comparison; return its figures (the ratios over all seeds, and per seed)."""
     print("\ncompute as trial-epochs / CPU-seconds")
     for row in rows:
         guided = row["guided_to_target"]
@@ -356,8 +402,13 @@ def report(rows: list[dict], quick: bool) -> None:
     print(f"\nTPE + ASHA reached random search's best in {len(reached)} of {len(rows)} seeds.")
     # Summed over the seeds; a seed where TPE + ASHA never got there counts all it spent.
     guided_sum = np.sum([row["guided_to_target"] or row["guided_total"] for row in rows], axis=0)
+    figures: dict = {"reached": f"{len(reached)} of {len(rows)}", "ratio_to_random": {}}
     for key, label in REFERENCES.items():
         ratios = guided_sum / np.sum([row["random"][key] for row in rows], axis=0)
+        figures["ratio_to_random"][label] = {
+            "trial_epochs": float(ratios[0]),
+            "cpu_seconds": float(ratios[1]),
+        }
         met = len(reached) == len(rows) and max(ratios) <= TARGET_RATIO
         print(
             f"all seeds, against random search {label}: {ratios[0]:.2f}x the trial-epochs, "
@@ -391,6 +442,16 @@ def report(rows: list[dict], quick: bool) -> None:
         )
         print(f"  seed {row['seed']}: {ranking}")
     print(f"rerun: python benchmarks/search_efficiency.py{' --quick' if quick else ''}")
+    figures["seeds"] = [
+        {
+            "seed": row["seed"],
+            "target": row["target"],
+            "random_averaged_over_orders": row["random"]["expected"][0],
+            "tpe_asha_to_target": row["guided_to_target"][0] if row["guided_to_target"] else None,
+        }
+        for row in rows
+    ]
+    return figures
 
 
 def _ratio(guided: tuple[float, float], random: tuple[float, float]) -> str:

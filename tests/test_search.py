@@ -7,7 +7,8 @@ import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from tuner.checks import resolve_objective
-from tuner.search import SAMPLERS, build_scheduler, build_searcher, fidelity_budget
+from tuner.rungs import MIN_RUNG_STEPS, fidelity_budget, rung_warnings
+from tuner.search import SAMPLERS, build_scheduler, build_searcher
 from tuner.spec import SweepSpec
 from tuner.sweep_file import load_sweep_file
 
@@ -86,3 +87,80 @@ def test_asha_uses_the_objective_and_a_fair_fidelity_unit(write_sweep, valid_swe
 def test_no_scheduler_runs_every_trial_to_the_end(write_sweep, valid_sweep):
     spec = _spec(write_sweep, valid_sweep, ["scheduler.type=none"])
     assert isinstance(build_scheduler(spec, 240), FIFOScheduler)
+
+
+def test_random_fraction_draws_every_third_proposal_at_random(write_sweep, valid_sweep):
+    """BOHB's random third: trials 2, 5, 8, ... come from a random sampler, the rest from TPE;
+    and the study repeats under the same seed."""
+    spec = _spec(write_sweep, valid_sweep, ["search.n_startup_trials=2"])
+    sampler = SAMPLERS["tpe"](spec)
+    trials = [optuna.trial.create_trial(value=0.0, params={}, distributions={}) for _ in range(9)]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    assert [sampler._at_random(t) for t in trials] == [n % 3 == 2 for n in range(9)]
+    searcher = build_searcher(spec)
+    for index in range(8):
+        searcher.suggest(f"t{index}")
+        searcher.on_trial_complete(f"t{index}", {"eval_loss": 1.0 - index / 10})
+    assert _proposals(spec, 8) == _proposals(spec, 8)
+    plain = _spec(write_sweep, valid_sweep, ["search.random_fraction=0"])
+    assert isinstance(SAMPLERS["tpe"](plain), optuna.samplers.TPESampler)
+
+
+def test_default_first_rung_is_a_sixteenth_of_the_budget_on_large_data(write_sweep, valid_sweep):
+    valid_sweep["scheduler"].pop("grace_period")
+    spec = _spec(write_sweep, valid_sweep)
+    assert fidelity_budget(spec, 100_000) == (3 / 16, 3.0)
+    assert rung_warnings(spec, 100_000) == []
+
+
+def test_default_first_rung_waits_for_enough_steps_on_small_data(write_sweep, valid_sweep):
+    """240 rows, batches of up to 32: 16 steps take 512 examples, 2.13 epochs."""
+    valid_sweep["scheduler"].pop("grace_period")
+    spec = _spec(write_sweep, valid_sweep)
+    grace, max_t = fidelity_budget(spec, 240)
+    assert grace == pytest.approx(MIN_RUNG_STEPS * 32 / 240) and max_t == 3.0
+    assert rung_warnings(spec, 240) == []  # the default's own choice: no warning
+    ((field, why),) = rung_warnings(spec, 100)  # 16 steps take 5 epochs: no rung before the end
+    assert field == "scheduler.grace_period" and "ASHA stops no trial" in why
+
+
+@pytest.mark.parametrize(
+    ("grace", "fragment"),
+    [
+        (0.5, "comes before 16 optimizer steps of the largest batch"),
+        (2.5, "decides late"),
+    ],
+)
+def test_rungs_the_benchmarks_showed_poor_are_warned_of(write_sweep, valid_sweep, grace, fragment):
+    spec = _spec(write_sweep, valid_sweep, [f"scheduler.grace_period={grace}"])
+    ((field, why),) = rung_warnings(spec, 240)
+    assert field == "scheduler.grace_period" and fragment in why and "docs/search.md" in why
+
+
+def test_validate_prints_a_rung_warning_on_one_line(capsys, write_sweep, valid_sweep):
+    from tuner.cli import main
+
+    valid_sweep["scheduler"]["grace_period"] = 0.5
+    path = write_sweep(valid_sweep)
+    assert main(["validate", str(path)]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert f"{path}:" in warnings[0] and "scheduler.grace_period" in warnings[0]
+
+
+def test_optuna_hears_how_far_a_trial_trained_in_examples(write_sweep, valid_sweep):
+    """Trials evaluating at other intervals (batch sizes, steps) compare at the same point."""
+    spec = _spec(write_sweep, valid_sweep)
+    searcher = build_searcher(spec)
+    searcher.suggest("t0")
+    for iteration, examples in ((1, 120), (2, 240)):
+        searcher.on_trial_result(
+            "t0", {"eval_loss": 0.5, "training_iteration": iteration, "examples_seen": examples}
+        )
+    assert set(searcher._ot_trials["t0"].storage.get_trial(0).intermediate_values) == {120, 240}
+
+
+def test_hyperband_brackets_are_warned_of(write_sweep, valid_sweep):
+    spec = _spec(write_sweep, valid_sweep, ["scheduler.brackets=3", "scheduler.grace_period=null"])
+    assert [field for field, _ in rung_warnings(spec, 100_000)] == ["scheduler.brackets"]

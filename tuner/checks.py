@@ -130,8 +130,9 @@ def _try_arguments(factory: Any, arguments: dict[str, Any], field: str) -> None:
         raise FieldError(field, f"TrainingArguments rejects it: {message}") from None
 
 
-def resolve_objective(spec: SweepSpec, num_labels: int) -> SweepSpec:
-    """The spec with the objective's direction filled in.
+def resolve_objective(spec: SweepSpec, num_labels: int | None) -> SweepSpec:
+    """The spec with the objective's direction filled in; ``num_labels`` None where the data
+    is not at hand (a replay), which leaves out the check of the class count.
 
     Raises:
         FieldError: the task does not produce the metric, or the mode contradicts it.
@@ -146,7 +147,7 @@ def resolve_objective(spec: SweepSpec, num_labels: int) -> SweepSpec:
             "objective.metric",
             f"{spec.task.type} does not produce {metric!r}; choose one of: {', '.join(metrics)}",
         )
-    if info.binary_only and num_labels != 2:
+    if info.binary_only and num_labels not in (None, 2):
         raise FieldError(
             "objective.metric",
             f"{metric} needs two classes and this data has {num_labels}; use accuracy or f1_macro",
@@ -202,9 +203,10 @@ def check_search(spec: SweepSpec) -> None:
                 f"the grid has {size} points; set num_trials to at most {size}",
             )
     scheduler = spec.scheduler
-    if scheduler.type == "asha" and scheduler.unit == "epochs":
+    grace = scheduler.grace_period
+    if scheduler.type == "asha" and scheduler.unit == "epochs" and grace is not None:
         max_t = scheduler.max_t or spec.max_epochs()
-        if scheduler.grace_period > max_t:
+        if grace > max_t:
             raise FieldError(
                 "scheduler.grace_period",
                 f"{scheduler.grace_period} epochs is beyond the full budget of {max_t} epochs; "

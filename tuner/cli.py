@@ -21,9 +21,10 @@ from tuner.console import make_console
 from tuner.errors import FieldError, UsageError
 
 if TYPE_CHECKING:
-    from tuner.prepare import CheckedSweep
+    from tuner.prepare import CheckedSweep, ReplayedSweep
     from tuner.results import SweepRun
     from tuner.spec import SweepSpec
+    from tuner.sweep import Trials
     from tuner.sweep_file import SweepFile
 
 EXIT_BAD_INPUT = 2
@@ -137,29 +138,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _checked(args: argparse.Namespace, console: Console) -> tuple[SweepFile, CheckedSweep]:
+def _checked(
+    args: argparse.Namespace, console: Console
+) -> tuple[SweepFile, CheckedSweep | ReplayedSweep]:
     """The sweep file after every check that needs no cluster."""
-    from tuner.prepare import check_sweep
     from tuner.sweep_file import load_sweep_file
 
     sweep_file = load_sweep_file(args.file, args.overrides)
     with console.status("checking the data and the model"):
         try:
-            return sweep_file, check_sweep(sweep_file.spec)
+            return sweep_file, _check_spec(sweep_file.spec)
         except FieldError as error:
             raise sweep_file.locate(error) from None
 
 
+def _check_spec(spec: SweepSpec) -> CheckedSweep | ReplayedSweep:
+    """A training sweep's checks, or a replay's."""
+    from tuner.prepare import check_replay, check_sweep
+
+    return check_replay(spec) if spec.replay is not None else check_sweep(spec)
+
+
 def _validate(args: argparse.Namespace, console: Console) -> None:
-    _, checked = _checked(args, console)
+    from tuner.prepare import ReplayedSweep
+
+    sweep_file, checked = _checked(args, console)
     spec = checked.spec
-    sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
     console.print(f"[green]{args.file} is valid[/]: sweep {spec.name!r}")
-    console.print(f"  model      {spec.model.name_or_path}")
-    console.print(f"  task       {spec.task.type}")
-    labels = checked.splits.label_names
-    described = f"{len(labels)} labels: {', '.join(labels)}" if labels else "text to model"
-    console.print(f"  data       {sizes} rows; {described}")
+    if isinstance(checked, ReplayedSweep):
+        curves = checked.curves
+        console.print(
+            f"  replay     {len(curves.runs)} recorded runs from {curves.path}; best "
+            f"{spec.objective.metric} {curves.best:.4f}, median {curves.median:.4f}"
+        )
+    else:
+        _describe_data(checked, console)
     console.print(f"  objective  {spec.objective.metric} ({spec.objective.mode})")
     console.print(
         f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
@@ -171,6 +184,34 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
             f"{m} ({', '.join(space)})" if space else m for m, space in method.choices.items()
         ]
         console.print(f"  methods    {' | '.join(choices)}")
+    _warn(sweep_file, checked, console)
+
+
+def _warn(sweep_file: SweepFile, checked: CheckedSweep | ReplayedSweep, console: Console) -> None:
+    """Settings that run, but that the benchmarks showed to be poor: one line each, with why."""
+    from rich.markup import escape
+
+    from tuner.prepare import ReplayedSweep
+    from tuner.rungs import rung_warnings
+
+    rows = (
+        checked.curves.train_examples
+        if isinstance(checked, ReplayedSweep)
+        else len(checked.splits.train)
+    )
+    for field, why in rung_warnings(checked.spec, rows):
+        where = escape(sweep_file.where(field))
+        console.print(f"[yellow]warning[/]: {where}: {field}: {why}", soft_wrap=True)
+
+
+def _describe_data(checked: CheckedSweep, console: Console) -> None:
+    spec = checked.spec
+    sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
+    console.print(f"  model      {spec.model.name_or_path}")
+    console.print(f"  task       {spec.task.type}")
+    labels = checked.splits.label_names
+    described = f"{len(labels)} labels: {', '.join(labels)}" if labels else "text to model"
+    console.print(f"  data       {sizes} rows; {described}")
 
 
 def _use_token_auth_if_available() -> None:
@@ -189,28 +230,35 @@ def _use_token_auth_if_available() -> None:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> None:
-    from tuner.prepare import training_job
     from tuner.sweep import connect, run_sweep
 
     sweep_file, checked = _checked(args, console)
     spec = checked.spec
+    _warn(sweep_file, checked, console)
     started = time.monotonic()
     with console.status("tokenizing the data once for all trials"):
-        job = training_job(checked)
+        trials = _trials(checked)
     try:
         connect(spec, args.address, args.address_given_as)
     except FieldError as error:
         raise sweep_file.locate(error) from None
+    what = "replayed runs" if spec.replay else "trials"
     console.print(
-        f"Sweep {spec.name!r}: {spec.search.num_trials} trials of {spec.model.name_or_path}, "
+        f"Sweep {spec.name!r}: {spec.search.num_trials} {what} of {spec.model.name_or_path}, "
         f"optimising {spec.objective.metric} ({spec.objective.mode})"
     )
-    run = run_sweep(spec, job, console)
+    run = run_sweep(spec, trials, console)
     _finish(run, checked, started, console)
 
 
+def _trials(checked: CheckedSweep | ReplayedSweep) -> Trials:
+    """What answers the search's trials: a training job, or a replay's recorded curves."""
+    from tuner.prepare import ReplayedSweep, training_job
+
+    return checked.curves if isinstance(checked, ReplayedSweep) else training_job(checked)
+
+
 def _resume(args: argparse.Namespace, console: Console) -> None:
-    from tuner.prepare import training_job
     from tuner.results import load_spec
     from tuner.sweep import resume_sweep
 
@@ -218,21 +266,21 @@ def _resume(args: argparse.Namespace, console: Console) -> None:
     started = time.monotonic()
     checked = _check_and_connect(run_dir, spec, args, console, need_test=False)
     console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
-    _finish(resume_sweep(run_dir, spec, training_job(checked)), checked, started, console)
+    _finish(resume_sweep(run_dir, spec, _trials(checked)), checked, started, console)
 
 
 def _check_and_connect(
     run_dir: Path, spec: SweepSpec, args: argparse.Namespace, console: Console, need_test: bool
-) -> CheckedSweep:
+) -> CheckedSweep | ReplayedSweep:
     """A stored sweep's checks (its data may have moved since), then the cluster."""
-    from tuner.prepare import check_sweep, require_test_split
+    from tuner.prepare import CheckedSweep, require_test_split
     from tuner.results import SPEC_FILE
     from tuner.sweep import connect
 
     with console.status("checking the data and the model"):
         try:
-            checked = check_sweep(spec)
-            if need_test:
+            checked = _check_spec(spec)
+            if need_test and isinstance(checked, CheckedSweep):
                 require_test_split(checked)
             connect(spec, args.address, args.address_given_as)
         except FieldError as error:
@@ -240,9 +288,12 @@ def _check_and_connect(
     return checked
 
 
-def _finish(run: SweepRun, checked: CheckedSweep, started: float, console: Console) -> None:
+def _finish(
+    run: SweepRun, checked: CheckedSweep | ReplayedSweep, started: float, console: Console
+) -> None:
     """After the search: the ranking, the reports, then the retrain if the file asks for it."""
     from tuner.console import print_ranking
+    from tuner.prepare import CheckedSweep
     from tuner.report import write_reports
     from tuner.retrain import load_summary
 
@@ -258,7 +309,7 @@ def _finish(run: SweepRun, checked: CheckedSweep, started: float, console: Conso
     summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
     write_reports(run, summary)  # the search is safe on disk before the retrain starts
     retrain = run.spec.retrain
-    if retrain.enabled and summary is None:
+    if retrain.enabled and summary is None and isinstance(checked, CheckedSweep):
         _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)
     else:
         console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
@@ -283,16 +334,20 @@ def _report(args: argparse.Namespace, console: Console) -> None:
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> None:
+    from tuner.prepare import CheckedSweep
     from tuner.results import load_run
     from tuner.retrain import seed_values, select_candidates
 
     run = load_run(args.run_dir)
     spec = run.spec
+    if spec.replay is not None:
+        raise UsageError(f"{run.run_dir}: a replay trained no model, so it has none to retrain")
     top_k = spec.retrain.top_k if args.top_k is None else args.top_k
     seeds = spec.retrain.seeds if args.seeds is None else args.seeds
     select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
     seed_values(spec.training.seed, seeds)
     checked = _check_and_connect(run.run_dir, spec, args, console, need_test=True)
+    assert isinstance(checked, CheckedSweep)  # not a replay
     _retrain_and_hand_off(run, checked, top_k, seeds, console)
 
 

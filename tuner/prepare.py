@@ -24,6 +24,7 @@ from tuner.checks import (
     resolve_objective,
 )
 from tuner.errors import FieldError
+from tuner.replay.curves import RecordedCurves, load_curves
 from tuner.spec import SweepSpec
 from tuner.study import check_study_storage, warm_start
 
@@ -65,6 +66,32 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     if spec.retrain.enabled:
         require_test_split(checked)
     return checked
+
+
+@dataclass(frozen=True)
+class ReplayedSweep:
+    """A sweep whose trials replay recorded curves, its file and its curves checked."""
+
+    spec: SweepSpec
+    curves: RecordedCurves
+
+
+def check_replay(spec: SweepSpec) -> ReplayedSweep:
+    """Every check of a replay: the search, the study, the curves file against the space.
+
+    The settings searched need not be `TrainingArguments` keywords, since nothing is trained.
+    """
+    if spec.retrain.enabled:
+        raise FieldError(
+            "retrain.enabled",
+            "a replay trains nothing, so it has nothing to retrain over seeds; set it to false",
+        )
+    check_search(spec)
+    check_storage(spec)
+    check_study_storage(spec)
+    warm_start(spec)
+    spec = resolve_objective(spec, None)
+    return ReplayedSweep(spec=spec, curves=load_curves(spec))
 
 
 def require_test_split(checked: CheckedSweep) -> None:

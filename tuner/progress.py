@@ -71,9 +71,10 @@ class ProgressPrinter(Callback):
             self.console.print(f"{self._prefix()} {trial} scored on the test split: {scores}")
             return
         self.latest[trial.trial_id] = float(value)
+        loss = result.get("train_loss")  # a replayed run has none
         self.console.print(
-            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):g}: "
-            f"{self.metric} {value:.4f}, train loss {result.get('train_loss', float('nan')):.4f}"
+            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):g}: {self.metric} "
+            f"{value:.4f}" + (f", train loss {loss:.4f}" if loss is not None else "")
         )
 
     def on_trial_complete(

@@ -17,19 +17,81 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from tuner.ranking import stopped_early
+from tuner.rungs import fidelity_budget
 from tuner.spec import CategoricalParam, ConditionalSpace, IntParam, SweepSpec, optuna_space
 
 FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
 
 
 def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(
-        seed=spec.search.seed,
-        n_startup_trials=spec.search.n_startup_trials,
+    search = spec.search
+    tpe = optuna.samplers.TPESampler(
+        seed=search.seed,
+        n_startup_trials=search.n_startup_trials,
+        n_ei_candidates=search.n_ei_candidates,
         multivariate=True,
         group=spec.is_conditional(),  # models each method's settings where they exist
         constant_liar=True,  # keeps concurrent trials from all proposing the same point
     )
+    if not search.random_fraction:
+        return tpe
+    return _SomeAtRandom(tpe, search.random_fraction, seed=search.seed)
+
+
+class _SomeAtRandom(optuna.samplers.BaseSampler):
+    """A model-based sampler whose every ``1 / fraction``-th proposal is drawn at random
+    instead (BOHB's random fraction, Falkner et al. 2018): trial numbers decide which, so a
+    seeded study repeats. A model that settled on one small region keeps being shown the
+    rest of the space."""
+
+    def __init__(self, model: optuna.samplers.BaseSampler, fraction: float, seed: int) -> None:
+        self.model = model
+        self.fraction = fraction
+        self.random = optuna.samplers.RandomSampler(seed=seed + 1)
+
+    def _at_random(self, trial: optuna.trial.FrozenTrial) -> bool:
+        return int((trial.number + 1) * self.fraction) > int(trial.number * self.fraction)
+
+    def _for(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
+        return self.random if self._at_random(trial) else self.model
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.model.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Any,
+    ) -> None:
+        self.model.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.model.reseed_rng()
+        self.random.reseed_rng()
 
 
 def _random(spec: SweepSpec) -> optuna.samplers.BaseSampler:
@@ -66,6 +128,10 @@ class _Searcher(OptunaSearch):
     partial score then counts against its configuration as if it were final, and the study's
     best trial may be one that never finished. As pruned, TPE ranks it below every complete
     trial, by how far it got and then by its score there.
+
+    How far a trial got is the examples it had trained (Optuna's step), not the count of its
+    reports: trials that evaluate at other intervals (by steps, with other batch sizes) are
+    then compared at the same point of training.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -73,19 +139,25 @@ class _Searcher(OptunaSearch):
         self._last_step: dict[str, int] = {}  # per trial, the last report Optuna has
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        super().on_trial_result(trial_id, result)
-        self._last_step[trial_id] = result[TRAINING_ITERATION]
+        step = _step(result)
+        super().on_trial_result(trial_id, {**result, TRAINING_ITERATION: step})
+        self._last_step[trial_id] = step
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         if result and not error and stopped_early(result):
             # Tune gives the report on which ASHA stopped a trial to the scheduler only.
-            if self._last_step.get(trial_id) != result[TRAINING_ITERATION]:
+            if self._last_step.get(trial_id) != _step(result):
                 self.on_trial_result(trial_id, result)
             result = None  # Tune's OptunaSearch tells a trial without a result as pruned
         self._last_step.pop(trial_id, None)
         super().on_trial_complete(trial_id, result=result, error=error)
+
+
+def _step(result: dict[str, Any]) -> int:
+    """Optuna's step for a report: the examples trained, where the trial reports them."""
+    return int(result.get("examples_seen", result[TRAINING_ITERATION]))
 
 
 def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch:
@@ -115,22 +187,31 @@ def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch
     )
 
 
-def fidelity_budget(spec: SweepSpec, train_rows: int) -> tuple[float, float]:
-    """ASHA's (grace period, maximum) in the sweep's fidelity unit."""
-    scheduler = spec.scheduler
-    per_unit = 1 if scheduler.unit == "epochs" else train_rows
-    max_t = scheduler.max_t or spec.max_epochs() * per_unit
-    return scheduler.grace_period, max_t
+class _SeededASHA(ASHAScheduler):
+    """Tune's ASHA, drawing each trial's bracket from a generator seeded by ``search.seed``
+    rather than from NumPy's global one, so that a sweep's stopping decisions repeat."""
+
+    def __init__(self, seed: int, **options: Any) -> None:
+        super().__init__(**options)
+        self._bracket_rng = np.random.default_rng(seed)
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        sizes = np.array([len(bracket._rungs) for bracket in self._brackets])
+        weights = np.exp(sizes - sizes.max())  # ASHA's own odds: brackets with more rungs
+        chosen = self._bracket_rng.choice(len(self._brackets), p=weights / weights.sum())
+        super().on_trial_add(tune_controller, trial)
+        self._trial_info[trial.trial_id] = self._brackets[chosen]
 
 
 def _asha(spec: SweepSpec, train_rows: int) -> TrialScheduler:
     grace_period, max_t = fidelity_budget(spec, train_rows)
-    return ASHAScheduler(
+    return _SeededASHA(
+        seed=spec.search.seed,
         time_attr=FIDELITY_ATTRIBUTES[spec.scheduler.unit],
         metric=spec.objective.metric,
         mode=spec.objective.mode,
-        grace_period=grace_period,  # type: ignore[arg-type]  # floats work: epochs are fractional
-        max_t=max_t,  # type: ignore[arg-type]
+        grace_period=grace_period,  # floats work: epochs are fractional
+        max_t=max_t,
         reduction_factor=spec.scheduler.reduction_factor,
         brackets=spec.scheduler.brackets,
     )

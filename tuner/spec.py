@@ -259,6 +259,14 @@ class SearchSpec(Section):
     num_trials: int = Field(8, ge=1)
     max_concurrent_trials: int | None = Field(None, ge=1)
     n_startup_trials: int = Field(4, ge=0)
+    """tpe: random proposals before the model kicks in."""
+    random_fraction: float = Field(1 / 3, ge=0, lt=1)
+    """tpe: the share of proposals drawn at random, evenly spaced (BOHB's rho, 1/3 there too),
+    so that the sampler keeps exploring where its model has settled."""
+    n_ei_candidates: int = Field(1, ge=1)
+    """tpe: proposals drawn from the model's good region, of which the most promising is
+    tried (Optuna's default: 24); 1 tries the draw itself, which spreads proposals over the
+    whole good region instead of piling them on its peak."""
     time_budget_s: float | None = Field(None, gt=0)
     storage: str | None = Field(None, min_length=1)
     """The Optuna study's database (SQLAlchemy URL); default: study.db in the run folder."""
@@ -278,7 +286,9 @@ class SchedulerSpec(Section):
 
     type: Literal["asha", "none"] = "asha"
     unit: Literal["epochs", "examples"] = "epochs"
-    grace_period: float = Field(1.0, gt=0)
+    grace_period: float | None = Field(None, gt=0)
+    """The first rung, in ``unit``. Default: 1/16 of the full budget, and no earlier than 16
+    optimizer steps of the largest batch (see `tuner.rungs`)."""
     reduction_factor: float = Field(2.0, gt=1)
     max_t: float | None = Field(None, gt=0)
     brackets: int = Field(1, ge=1)
@@ -322,6 +332,38 @@ class RetrainSpec(Section):
     seeds: int = Field(3, ge=1)
 
 
+class RecordedField(Section):
+    """A setting derived from a curves file's fields: ``field / divided_by``."""
+
+    field: str = Field(min_length=1)
+    divided_by: str | None = Field(None, min_length=1)
+
+
+class ReplaySpec(Section):
+    """Answer each trial with a recorded learning curve instead of training (`tuner.replay`).
+
+    The search, the scheduler and everything after them are the sweep's own; only the training
+    is replaced: a proposed configuration gets the curve of the nearest recorded run.
+    """
+
+    curves: str = Field(min_length=1)
+    """A JSON Lines file, one recorded run a line: its settings, and ``learning_curves``
+    mapping each evaluation set to ``[[step, score], ...]``."""
+    select: str = Field(min_length=1)
+    """The evaluation set the search sees, reported as ``objective.metric``."""
+    held_out: str | None = Field(None, min_length=1)
+    """The evaluation set that scores the chosen configuration, as a test split would; the
+    search never sees it."""
+    train_examples: int = Field(ge=1)
+    """Training examples in one epoch of the recorded runs."""
+    parameters: dict[str, str | RecordedField] = Field(min_length=1)
+    """Each searched name, and the file's field that holds its value."""
+    neighbours: int = Field(1, ge=1)
+    """Answer with one of this many nearest runs, drawn by the configuration itself: above 1,
+    a proposal near earlier ones gets another nearby run, as a rerun with another seed would
+    give another score; 1 answers with the nearest run, always the same."""
+
+
 DEFAULT_METRICS = {"token_classification": "f1", "causal_lm": "eval_loss"}
 
 
@@ -341,6 +383,8 @@ class SweepSpec(Section):
     resources: ResourcesSpec = ResourcesSpec()
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     retrain: RetrainSpec = RetrainSpec()
+    replay: ReplaySpec | None = None
+    """Recorded curves answer the trials; nothing is trained (see `tuner.replay`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -399,12 +443,18 @@ class SweepSpec(Section):
 
     def max_epochs(self) -> float:
         """The most epochs any trial trains: the full budget of the search."""
-        epochs = self.search_space.get("num_train_epochs")
-        if isinstance(epochs, FloatParam | IntParam):
-            return float(epochs.high)
-        if isinstance(epochs, CategoricalParam):
-            return float(max(float(c) for c in epochs.choices if c is not None))
-        return self.training.num_train_epochs
+        return self.largest("num_train_epochs", self.training.num_train_epochs)
+
+    def largest(self, name: str, default: float) -> float:
+        """The largest value any trial gives a numeric training setting: the top of its
+        searched range, else its fixed value, else ``default``."""
+        entry = self.search_space.get(name)
+        if isinstance(entry, FloatParam | IntParam):
+            return float(entry.high)
+        if isinstance(entry, CategoricalParam):
+            return float(max(float(c) for c in entry.choices if c is not None))
+        fixed = self.training.arguments().get(name, default)
+        return float(fixed)
 
 
 def optuna_space(spec: SweepSpec) -> dict[str, od.BaseDistribution]:

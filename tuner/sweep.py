@@ -27,10 +27,14 @@ from rich.console import Console
 from trainables.train import TrainingJob
 from tuner.errors import FieldError, UsageError
 from tuner.progress import ProgressPrinter
+from tuner.replay.curves import RecordedCurves
 from tuner.results import SweepRun, load_run, save_spec
 from tuner.search import build_scheduler, build_searcher
 from tuner.spec import SweepSpec
-from tuner.trial import tune_trial
+from tuner.trial import replay_trial, tune_trial
+
+Trials = TrainingJob | RecordedCurves
+"""What answers a sweep's trials: training (the job every trial shares), or recorded curves."""
 
 
 def local_capacity() -> dict[str, float]:
@@ -158,22 +162,23 @@ def _check_reachable(address: str, named: str) -> None:
         ) from None
 
 
-def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
-    """Search on the connected Ray cluster, every trial a real fine-tuning run; rank them."""
-    _require_search_job(job)
+def run_sweep(spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
+    """Search on the connected Ray cluster, every trial a real fine-tuning run (or a replayed
+    one); rank them."""
     storage = Path(spec.resources.storage_path).expanduser().resolve()
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = storage / run_name
+    trainable = _search_trainable(spec, trials, run_dir)
     run_dir.mkdir(parents=True, exist_ok=False)
     save_spec(run_dir, spec)
 
     metric, mode = spec.objective.metric, spec.objective.mode
     assert mode is not None  # tuner.checks.resolve_objective fills it in
     tuner = tune.Tuner(
-        trainable_for(tune_trial, spec, job, run_dir, borrow=True),
+        trainable,
         tune_config=tune.TuneConfig(
             search_alg=build_searcher(spec, run_dir),
-            scheduler=build_scheduler(spec, len(job.features.train)),
+            scheduler=build_scheduler(spec, _train_rows(trials)),
             num_samples=spec.search.num_trials,
             max_concurrent_trials=spec.search.max_concurrent_trials,
             time_budget_s=spec.search.time_budget_s,
@@ -193,7 +198,7 @@ def run_sweep(spec: SweepSpec, job: TrainingJob, console: Console) -> SweepRun:
     return load_run(run_dir)
 
 
-def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
+def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials) -> SweepRun:
     """Finish an interrupted sweep: Tune restores its trials and the searcher's Optuna study,
     keeps finished trials, continues unfinished ones from their checkpoints and launches
     only the trials still missing.
@@ -201,13 +206,12 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
     Raises:
         UsageError: the folder holds no Tune state to resume from.
     """
-    _require_search_job(job)
     location = str(run_dir.resolve())
     if not tune.Tuner.can_restore(location):
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
     tuner = tune.Tuner.restore(
         location,
-        trainable=trainable_for(tune_trial, spec, job, Path(location), borrow=True),
+        trainable=_search_trainable(spec, trials, Path(location)),
         resume_unfinished=True,
         resume_errored=False,  # failed trials used up their retries; they stay failed
         restart_errored=False,
@@ -217,10 +221,26 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, job: TrainingJob) -> SweepRun:
     return load_run(run_dir)
 
 
-def _require_search_job(job: TrainingJob) -> None:
-    """The test split is for retrained models only; a search's job never carries it."""
-    if job.features.test is not None:
+def _search_trainable(spec: SweepSpec, trials: Trials, experiment: Path) -> Any:
+    """The search's trainable: the training step, or the replay of recorded curves."""
+    if isinstance(trials, RecordedCurves):
+        return tune.with_resources(
+            tune.with_parameters(replay_trial, curves=trials), _resources(spec)
+        )
+    # The test split is for retrained models only; a search's job never carries it.
+    if trials.features.test is not None:
         raise ValueError("a search must not see the test split; build its job without it")
+    return trainable_for(tune_trial, spec, trials, experiment, borrow=True)
+
+
+def _train_rows(trials: Trials) -> int:
+    if isinstance(trials, RecordedCurves):
+        return trials.train_examples
+    return len(trials.features.train)
+
+
+def _resources(spec: SweepSpec) -> dict[str, float]:
+    return {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
 
 
 def trainable_for(
@@ -237,7 +257,6 @@ def trainable_for(
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
-    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     parameters = {
         "job": job,
         "threads": max(1, int(spec.resources.cpus_per_trial)),
@@ -245,7 +264,7 @@ def trainable_for(
         "experiment": str(experiment),
         "borrow_idle_cpus": borrow and may_borrow(spec),
     }
-    return tune.with_resources(tune.with_parameters(function, **parameters), resources)
+    return tune.with_resources(tune.with_parameters(function, **parameters), _resources(spec))
 
 
 def may_borrow(spec: SweepSpec) -> bool:

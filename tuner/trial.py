@@ -14,6 +14,7 @@ from ray import tune
 
 from trainables.train import TrainingJob, release_memory, train_and_evaluate
 from tuner.borrowing import BorrowIdleCpus
+from tuner.replay.curves import RecordedCurves
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
@@ -63,6 +64,13 @@ def retrain_trial(config: dict[str, Any], job: TrainingJob, **parameters: Any) -
     planned = config["run"]
     hyperparameters = {**planned["hyperparameters"], "seed": planned["seed"]}
     tune_trial(hyperparameters, job, **parameters)
+
+
+def replay_trial(config: dict[str, Any], curves: RecordedCurves) -> None:
+    """Answer one proposed configuration with the nearest recorded run's evaluations, in order;
+    nothing is trained (see `tuner.replay`)."""
+    for report in curves.reports(curves.nearest(config)):
+        tune.report(report)
 
 
 class _TuneReport:
