@@ -250,8 +250,18 @@ def test_valid_replay_validates(capsys, write_sweep, made_up):
 def _tune_trials(run_dir: Path) -> list[tuple[dict[str, Any], int, int]]:
     """Each trial of a Tune run: its configuration, its replayed run and how many reports it
     made, in launch order."""
+    # Tune numbers each trial it creates at the head of its experiment tag ("3_learning_rate=...");
+    # the state file lists the trials in no set order, and the folder names are random.
+    (state_file,) = run_dir.glob("experiment_state-*.json")
+    launched = {}
+    for trial_json, _ in json.loads(state_file.read_text())["trial_data"]:
+        trial = json.loads(trial_json)
+        launched[trial["trial_id"]] = int(trial["experiment_tag"].split("_", 1)[0])
     found = []
-    for trial_dir in sorted(path.parent for path in run_dir.glob("*/params.json")):
+    for trial_dir in sorted(
+        (path.parent for path in run_dir.glob("*/params.json")),
+        key=lambda folder: launched[folder.name.removeprefix("trial_")],
+    ):
         reports = [
             json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()
         ]
