@@ -505,6 +505,9 @@ def main() -> int:
         "budgets_full_runs": list(BUDGETS),
         "pool": {"runs": len(curves.runs), "best": curves.best, "median": curves.median},
         "nearest_run_error": error,
+        # The first concurrency asked for at the top (the shape), every one below.
+        "strategies_at_concurrency": args.concurrency[0],
+        "strategies": results[str(args.concurrency[0])],
         "concurrency": {k: {"default": DEFAULT, "strategies": v} for k, v in results.items()},
     }
     if args.json:
