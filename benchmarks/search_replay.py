@@ -266,11 +266,7 @@ def print_table(concurrency: int, figures: dict[str, dict], seeds: int) -> None:
             cells.append(
                 f"{'-':>24}" if math.isnan(mean) else f"{mean:.4f} [{low:.4f}, {high:.4f}]"
             )
-        bad = [
-            f"{1 - entry['picked'][b]:.0%} / {entry['diverged'][b]:.0%} / "
-            f"{entry['below_median'][b]:.0%}"
-            for b in ("3", "10")
-        ]
+        bad = [_misses(entry, budget) for budget in ("3", "10")]
         print(f"{name:50} " + " ".join(f"{c:>24}" for c in cells) + f"  {bad[0]}, {bad[1]}")
     print(
         "\nwhere the compute went until the pick reached best - 0.2 (median seed): on trials "
@@ -279,6 +275,15 @@ def print_table(concurrency: int, figures: dict[str, dict], seeds: int) -> None:
     )
     for name, entry in figures.items():
         print(f"{name:50} {_spending(entry)}")
+
+
+def _misses(entry: dict, budget: str) -> str:
+    """How often, at a budget, the strategy had no pick, or its pick diverged or sat below the
+    pool's median run."""
+    return (
+        f"{1 - entry['picked'][budget]:.0%} / {entry['diverged'][budget]:.0%} / "
+        f"{entry['below_median'][budget]:.0%}"
+    )
 
 
 def _spending(entry: dict) -> str:
@@ -310,8 +315,8 @@ def markdown(document: dict) -> str:
             "",
             "| strategy | to best - 0.2 | x random | reached | to best - 0.5 | x random "
             + "".join(f"| held-out, B = {b} " for b in BUDGETS)
-            + "|",
-            "|---" * (6 + len(BUDGETS)) + "|",
+            + "| B = 3: no pick / diverged / below median |",
+            "|---" * (7 + len(BUDGETS)) + "|",
         ]
         for name, entry in figures.items():
             cells = [f"**{name}**" if name == DEFAULT else name]
@@ -325,6 +330,7 @@ def markdown(document: dict) -> str:
             for budget in BUDGETS:
                 mean, low, high = entry["held_out"][str(budget)]
                 cells.append("-" if math.isnan(mean) else f"{mean:.4f} ±{(high - low) / 2:.4f}")
+            cells.append(_misses(entry, "3"))
             lines.append("| " + " | ".join(cells) + " |")
         lines += [
             "",

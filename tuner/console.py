@@ -81,7 +81,7 @@ def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[li
             row.trial_id,
             row.status,
             format_score(row.objective),
-            f"{row.epochs:g}",
+            f"{row.epochs:.3g}",
             format_seconds(row.seconds),
             *(
                 [format_count(row.trainable_parameters), format_mb(row.peak_memory_mb)]

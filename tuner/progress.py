@@ -73,7 +73,7 @@ class ProgressPrinter(Callback):
         self.latest[trial.trial_id] = float(value)
         loss = result.get("train_loss")  # a replayed run has none
         self.console.print(
-            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):g}: {self.metric} "
+            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):.3g}: {self.metric} "
             f"{value:.4f}" + (f", train loss {loss:.4f}" if loss is not None else "")
         )
 
@@ -83,7 +83,7 @@ class ProgressPrinter(Callback):
         self.finished += 1
         last = trial.last_result or {}
         epochs = float(last.get("epoch", 0.0))
-        ended = f"stopped early at epoch {epochs:g}" if stopped_early(last) else "completed"
+        ended = f"stopped early at epoch {epochs:.3g}" if stopped_early(last) else "completed"
         self.console.print(f"{self._prefix()} {trial} {ended}")
 
     def on_trial_recover(

@@ -182,5 +182,5 @@ def _unfailed_status(live: str | None, last: dict[str, Any], spec: SweepSpec) ->
 
 
 def _epochs(epochs: float) -> str:
-    shown = f"{epochs:g}" if epochs >= 0.1 else f"{epochs:.2g}"
+    shown = f"{epochs:.3g}"
     return f"{shown} epoch" + ("" if epochs == 1 else "s")
