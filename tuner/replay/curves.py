@@ -37,6 +37,7 @@ COVERAGE_SLACK = 0.05
 """How near each end of a searched range (as a share of its width) the recorded runs must come."""
 WEIGHT_STEPS = (0.125, 0.25, 0.5, 1.0)
 FIELD = "replay.curves"
+Space = dict[str, FloatParam | IntParam | CategoricalParam]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class RecordedCurves:
         self.coordinates = np.array(
             [[_scaled(p, run.settings[n]) for n, p in self.numeric.items()] for run in runs]
         ).reshape(len(runs), len(self.numeric))
+        self.choices = np.array(
+            [[run.settings[name] for name in self.categorical] for run in runs], dtype=object
+        ).reshape(len(runs), len(self.categorical))
         self.finals = np.array([run.final for run in runs])
         self.budgets = np.array([run.planned_epochs for run in runs])
         self.weights = self.fit_weights()
@@ -107,10 +111,9 @@ class RecordedCurves:
     def nearest(self, config: dict[str, Any]) -> RecordedRun:
         """The recorded run nearest to a proposed configuration."""
         candidates = self._same_budget(config)
-        point = np.array([_scaled(p, config[n]) for n, p in self.numeric.items()])
-        distance = ((self.coordinates[candidates] - point) ** 2 * self.weights**2).sum(axis=1)
-        for name in self.categorical:
-            distance += np.array([self.runs[i].settings[name] != config[name] for i in candidates])
+        point = np.array([[_scaled(p, config[n]) for n, p in self.numeric.items()]])
+        choices = np.array([[config[name] for name in self.categorical]], dtype=object)
+        distance = self._distances(point, choices, candidates, self.weights)[0]
         if self.draw_among == 1:
             return self.runs[candidates[int(np.argmin(distance))]]
         nearest = candidates[np.argsort(distance, kind="stable")[: self.draw_among]]
@@ -141,17 +144,21 @@ class RecordedCurves:
         among = np.ones(len(self.runs), bool) if among is None else among
         found = np.zeros(len(self.runs), int)
         for budget in np.unique(self.budgets) if self.budgeted else [None]:
-            group = np.arange(len(self.runs)) if budget is None else self.budgets == budget
+            group = np.ones(len(self.runs), bool) if budget is None else self.budgets == budget
             rows = np.flatnonzero(group)
             pool = np.flatnonzero(group & among) if (group & among).any() else rows
-            scaled = self.coordinates * weights
-            gaps = ((scaled[rows, None, :] - scaled[None, pool, :]) ** 2).sum(axis=-1)
-            for name in self.categorical:
-                values = np.array([run.settings[name] for run in self.runs], dtype=object)
-                gaps += values[rows, None] != values[None, pool]
+            gaps = self._distances(self.coordinates[rows], self.choices[rows], pool, weights)
             gaps[rows[:, None] == pool[None, :]] = np.inf  # never a run itself
             found[rows] = pool[np.argmin(gaps, axis=1)]
         return found
+
+    def _distances(
+        self, points: np.ndarray, choices: np.ndarray, pool: np.ndarray, weights: np.ndarray
+    ) -> np.ndarray:
+        """The distance of each point (its scaled numeric settings, its categorical choices)
+        to each run of ``pool``: weighted squared gaps, and 1 for each choice that differs."""
+        gaps = (((points[:, None, :] - self.coordinates[None, pool, :]) * weights) ** 2).sum(-1)
+        return gaps + (choices[:, None, :] != self.choices[None, pool, :]).sum(-1)
 
     def fit_weights(self, among: np.ndarray | None = None) -> np.ndarray:
         """Each numeric setting's weight, by coordinate descent over `WEIGHT_STEPS`, that gives
@@ -216,12 +223,12 @@ def load_curves(spec: SweepSpec) -> RecordedCurves:
             raise FieldError(
                 f"replay.parameters.{name}", "not a searched name; search it or remove it"
             )
-    runs = _read_runs(path, spec)
-    _check_coverage(path, runs, spec)
+    runs = _read_runs(path, spec, space)
+    _check_coverage(path, runs, space)
     return RecordedCurves(path, runs, spec)
 
 
-def _read_runs(path: Path, spec: SweepSpec) -> list[RecordedRun]:
+def _read_runs(path: Path, spec: SweepSpec, space: Space) -> list[RecordedRun]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -229,13 +236,13 @@ def _read_runs(path: Path, spec: SweepSpec) -> list[RecordedRun]:
     runs = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            runs.append(_read_run(path, number, line, spec))
+            runs.append(_read_run(path, number, line, spec, space))
     if not runs:
         raise FieldError(FIELD, f"{path}: no recorded runs (the file is empty)")
     return runs
 
 
-def _read_run(path: Path, number: int, line: str, spec: SweepSpec) -> RecordedRun:
+def _read_run(path: Path, number: int, line: str, spec: SweepSpec, space: Space) -> RecordedRun:
     replay = spec.replay
     assert replay is not None
     where = f"{path}:{number}"
@@ -245,7 +252,6 @@ def _read_run(path: Path, number: int, line: str, spec: SweepSpec) -> RecordedRu
         raise FieldError(FIELD, f"{where}: not JSON ({error.msg}); a line is one run") from None
     if not isinstance(row, dict):
         raise FieldError(FIELD, f"{where}: a line is one run as a JSON object")
-    space = spec.flat_space()
     settings = {
         name: _setting(row, mapping, isinstance(space[name], CategoricalParam), where)
         for name, mapping in replay.parameters.items()
@@ -323,10 +329,9 @@ def _curve(curves: dict[str, Any], name: str, where: str) -> tuple[np.ndarray, n
     return steps, scores
 
 
-def _check_coverage(path: Path, runs: list[RecordedRun], spec: SweepSpec) -> None:
+def _check_coverage(path: Path, runs: list[RecordedRun], space: Space) -> None:
     """Every searched choice is recorded, and for each searched budget the runs of that budget
     reach both ends of every range (else the nearest run would sit far off the proposal)."""
-    space = spec.flat_space()
     for name, param in space.items():
         if isinstance(param, CategoricalParam):
             values = [run.settings[name] for run in runs]
