@@ -20,8 +20,8 @@ from tests.conftest import SHARED_DATASETS, requires_shared_data
 from trainables.data import LabelledSplits, load_splits
 from trainables.features import SimilarLengthBatches, length_predicts_label, tokenize_splits
 from trainables.locations import resolve
+from trainables.sections import DataSpec, SplitSpec
 from tuner.errors import FieldError
-from tuner.spec import DataSpec, SplitSpec
 
 SUFFIXES = {
     "csv": ".csv",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from trainables.errors import FieldError
 from trainables.locations import resolve
-from tuner.errors import FieldError
-from tuner.spec import DataSpec
+from trainables.sections import DataSpec
 
 SUFFIX_FORMATS = {
     ".csv": "csv",

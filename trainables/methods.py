@@ -15,7 +15,7 @@ from typing import Any, Literal
 from torch import nn
 from transformers import PreTrainedModel
 
-from tuner.spec import METHOD_SETTINGS
+from trainables.sections import METHOD_SETTINGS
 
 
 class MethodError(ValueError):

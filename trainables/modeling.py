@@ -24,9 +24,9 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from trainables.errors import FieldError
 from trainables.locations import is_local_reference, resolve
-from tuner.errors import FieldError
-from tuner.spec import ModelSpec
+from trainables.sections import ModelSpec
 
 
 def model_location(model: ModelSpec) -> str:

@@ -47,7 +47,7 @@ from trainables.features import (
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.metrics import classification_metrics, entity_metrics, perplexity
 from trainables.modeling import ModelWeights, load_task_model
-from tuner.spec import ModelSpec, TrainingSpec
+from trainables.sections import ModelSpec, TrainingSpec
 
 
 class Report(Protocol):
