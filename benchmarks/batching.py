@@ -45,8 +45,9 @@ def train_once(strategy: str, batch_size: int, seed: int, epochs: int) -> dict[s
     import torch
 
     from trainables.train import train_and_evaluate
-    from tuner.prepare import check_sweep, training_job
-    from tuner.sweep_file import load_sweep_file
+    from tuner.running.job import training_job
+    from tuner.validation.sweep_file import load_sweep_file
+    from tuner.validation.validate import check_sweep
 
     torch.set_num_threads(1)
     overrides = [

@@ -4,7 +4,7 @@ Runs N short trials of a trivial trainable (it sleeps a fixed time before each r
 the same driver code a real sweep uses: a `SweepSpec`, `build_searcher` (Optuna TPE through
 Tune's OptunaSearch), `build_scheduler` (ASHA, or none), `run_config` with the
 `ProgressPrinter` (writing to memory, not the terminal) and a `tune.Tuner` configured as
-`tuner.sweep.run_sweep` configures it. No model is trained and no data is read.
+`tuner.running.tune_run.run_sweep` configures it. No model is trained and no data is read.
 
 The trials only sleep, so at most C of them at a time (``--concurrency``) would finish in
 ``busy / C`` seconds, where busy is the sum over trials of the reports each made times
@@ -55,11 +55,11 @@ from ray.tune.experiment import Trial
 from ray.tune.search.optuna import OptunaSearch
 from rich.console import Console
 
-from tuner.progress import ProgressPrinter
-from tuner.ranking import stopped_early
-from tuner.search import build_scheduler, build_searcher
-from tuner.spec import SweepSpec
-from tuner.sweep import run_config, tune_quietly
+from tuner.results.ranking import stopped_early
+from tuner.running.progress import ProgressPrinter
+from tuner.running.tune_run import run_config, tune_quietly
+from tuner.search.strategy import build_scheduler, build_searcher
+from tuner.spec.sweep import SweepSpec
 
 TARGET_OVERHEAD = 0.10
 RAY_RELEASE_TOLERANCE = 0.20

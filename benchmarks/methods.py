@@ -43,7 +43,7 @@ QUICK = ["search.num_trials=4", "training.num_train_epochs=1", "scheduler.type=n
 
 
 def run(method: str, storage: Path, quick: bool) -> dict[str, float | str]:
-    from tuner.results import load_run
+    from tuner.results.folder import load_run
 
     overrides = [
         *METHODS[method],

@@ -82,9 +82,11 @@ class TrialProcesses(PeriodicSampler):
 def run_ours(size: dict[str, int], storage: Path, borrow: bool = True) -> dict[str, Any]:
     from rich.console import Console
 
-    from tuner.prepare import check_sweep, training_job
-    from tuner.sweep import connect, run_sweep
-    from tuner.sweep_file import load_sweep_file
+    from tuner.running.cluster import connect
+    from tuner.running.job import training_job
+    from tuner.running.tune_run import run_sweep
+    from tuner.validation.sweep_file import load_sweep_file
+    from tuner.validation.validate import check_sweep
 
     lr_low, lr_high = SEARCH_SPACE["learning_rate"]
     overrides = [

@@ -168,7 +168,7 @@ def run_arm(
     With ``target``, the sweep is interrupted (as with Ctrl+C) once an evaluation reaches it:
     nothing after that counts.
     """
-    from tuner.results import load_run
+    from tuner.results.folder import load_run
 
     trials, sampler_seed = arm_trials(arm, size), seed + SEED_OFFSET[arm]
     asha = "scheduler.type=asha" in ARMS[arm]

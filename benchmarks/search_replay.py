@@ -49,10 +49,10 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from docs_block import has_block, write_block  # noqa: E402
 
-from tuner.errors import UsageError  # noqa: E402
-from tuner.prepare import ReplayedSweep, check_replay  # noqa: E402
+from trainables.errors import UsageError  # noqa: E402
 from tuner.replay.clock import replay_search  # noqa: E402
-from tuner.sweep_file import load_sweep_file  # noqa: E402
+from tuner.validation.sweep_file import load_sweep_file  # noqa: E402
+from tuner.validation.validate import ReplayedSweep, check_replay  # noqa: E402
 
 SWEEP = REPO / "search_spaces" / "deberta_mnli_replay.yaml"
 BENCHMARK = "search_replay.py"

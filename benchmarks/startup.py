@@ -3,7 +3,7 @@
 Until the first trials train, the slots idle: the driver checks the data and tokenizes it,
 Ray starts, and each trial process imports torch and transformers. Three measurements:
 
-1. CPU seconds a fresh process spends importing the trial's code (``tuner.trial``), as each
+1. CPU seconds a fresh process spends importing the trial's code (``tuner.running.trial``), as each
    trial process does, against the same with scikit-learn's metrics imported too (as trials did
    before the classification scores were computed with NumPy), and what its parts cost alone:
    torch, Ray Tune, the model's code (BERT), transformers' ``Trainer``. Median of several runs.
@@ -47,8 +47,8 @@ SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
 PRESTART = "RAY_prestart_worker_first_driver"  # Ray's setting; the tuner sets 0 where unset
 TIMES = ("ray_up_s", "first_trial_s", "wall_s")
 IMPORTS = {
-    "tuner.trial": "import tuner.trial",
-    "tuner.trial + sklearn.metrics": "import tuner.trial, sklearn.metrics",
+    "tuner.running.trial": "import tuner.running.trial",
+    "tuner.running.trial + sklearn.metrics": "import tuner.running.trial, sklearn.metrics",
     "  of it alone: torch": "import torch",
     "  of it alone: ray.tune": "import ray.tune",
     "  of it alone: BERT's model code": "import transformers.models.bert.modeling_bert",
@@ -119,9 +119,11 @@ def tiny_sweep() -> dict[str, Any]:
     time each kind of process spent until the first trial started."""
     from rich.console import Console
 
-    from tuner.prepare import check_sweep, training_job
-    from tuner.sweep import connect, run_sweep
-    from tuner.sweep_file import load_sweep_file
+    from tuner.running.cluster import connect
+    from tuner.running.job import training_job
+    from tuner.running.tune_run import run_sweep
+    from tuner.validation.sweep_file import load_sweep_file
+    from tuner.validation.validate import check_sweep
 
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as storage:
         overrides = [

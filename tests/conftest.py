@@ -21,7 +21,7 @@ import ray
 import yaml
 
 if TYPE_CHECKING:
-    from tuner.results import SweepRun
+    from tuner.results.folder import SweepRun
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 POSITIVE = ["good", "great", "wonderful", "excellent", "lovely", "brilliant"]
@@ -191,8 +191,8 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[
     from trainables.data import load_splits
     from trainables.features import tokenize_splits
     from trainables.modeling import load_tokenizer, read_weights
+    from trainables.sections import DataSpec, ModelSpec, TrainingSpec
     from trainables.train import TrainingJob
-    from tuner.spec import DataSpec, ModelSpec, TrainingSpec
 
     model = ModelSpec(name_or_path=str(tiny_model))
     data = DataSpec(
@@ -219,10 +219,12 @@ def job_factory(tiny_model: Path, sentiment_files: dict[str, Path]) -> Callable[
 
 def sweep_in_process(content: dict[str, Any]) -> SweepRun:
     """Check a sweep dict and run it on a local Ray started here, stopped after; the run."""
-    from tuner.console import make_console
-    from tuner.prepare import check_sweep, training_job
-    from tuner.spec import SweepSpec
-    from tuner.sweep import connect, run_sweep
+    from tuner.results.formatting import make_console
+    from tuner.running.cluster import connect
+    from tuner.running.job import training_job
+    from tuner.running.tune_run import run_sweep
+    from tuner.spec.sweep import SweepSpec
+    from tuner.validation.validate import check_sweep
 
     checked = check_sweep(SweepSpec.model_validate(content))
     try:

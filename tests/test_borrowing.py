@@ -14,9 +14,9 @@ from ray.cluster_utils import Cluster
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from tuner.borrowing import PREFIX, BorrowIdleCpus
-from tuner.spec import SweepSpec
-from tuner.sweep import may_borrow
+from tuner.running.borrowing import PREFIX, BorrowIdleCpus
+from tuner.running.tune_run import may_borrow
+from tuner.spec.sweep import SweepSpec
 
 
 @ray.remote(num_cpus=1)

@@ -18,10 +18,10 @@ import torch
 
 from tests.conftest import SHARED_DATASETS, requires_shared_data
 from trainables.data import LabelledSplits, load_splits
+from trainables.errors import FieldError
 from trainables.features import SimilarLengthBatches, length_predicts_label, tokenize_splits
 from trainables.locations import resolve
 from trainables.sections import DataSpec, SplitSpec
-from tuner.errors import FieldError
 
 SUFFIXES = {
     "csv": ".csv",

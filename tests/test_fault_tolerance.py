@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_port, sentiment_rows, write_tsv
-from tuner.results import load_run
+from tuner.results.folder import load_run
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "cluster" / "local_cluster.sh"

@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import tiny_sweep
 from tuner.cli import main
-from tuner.handoff import HandOff, data_fingerprint, package_versions
+from tuner.handoff.best_file import HandOff, data_fingerprint, package_versions
 
 
 def _handoff(model: Path, files: dict[str, Path]) -> dict:

@@ -16,8 +16,8 @@ import ray
 
 from tests.conftest import free_port
 from tuner.cli import EXIT_BAD_INPUT, main
-from tuner.sweep import connect
-from tuner.sweep_file import load_sweep_file
+from tuner.running.cluster import connect
+from tuner.validation.sweep_file import load_sweep_file
 
 RAY = str(Path(sys.executable).parent / "ray")
 TUNER = [sys.executable, "-m", "tuner"]

@@ -16,8 +16,8 @@ from tests.test_bad_input import assert_located, validate
 from trainables.data import load_splits
 from trainables.features import IGNORED, end_of_text_id, tokenize_splits
 from trainables.modeling import load_tokenizer
+from trainables.sections import DataSpec, ModelSpec
 from tuner.cli import main
-from tuner.spec import DataSpec, ModelSpec
 
 CAPITALS = {
     "france": "paris",

@@ -17,10 +17,10 @@ from transformers import AutoModelForSequenceClassification, TrainingArguments
 from tests.test_bad_input import assert_located, validate
 from trainables.methods import FineTuningMethod, apply_method, count_parameters
 from trainables.modeling import load_task_model
+from trainables.sections import ModelSpec
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.cli import main
-from tuner.spec import ModelSpec
-from tuner.study import STUDY_FILE
+from tuner.search.study import STUDY_FILE
 
 LABELS = ("negative", "positive")
 

@@ -16,7 +16,7 @@ import optuna
 import pytest
 
 from tests.conftest import free_port, sweep_in_process
-from tuner.study import open_storage
+from tuner.search.study import open_storage
 
 WRITERS, TRIALS_EACH = 4, 15
 

@@ -15,11 +15,11 @@ import yaml
 from tests.conftest import SHARED_DATASETS, requires_shared_data
 from tests.test_bad_input import one_error, run_cli
 from tuner.cli import main
-from tuner.prepare import check_replay
 from tuner.replay.clock import replay_search
 from tuner.replay.curves import RecordedCurves
-from tuner.spec import SweepSpec
-from tuner.sweep_file import load_sweep_file
+from tuner.spec.sweep import SweepSpec
+from tuner.validation.sweep_file import load_sweep_file
+from tuner.validation.validate import check_replay
 
 REPO = Path(__file__).resolve().parents[1]
 REPLAY_SWEEP = REPO / "search_spaces" / "deberta_mnli_replay.yaml"

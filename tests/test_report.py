@@ -16,8 +16,8 @@ import yaml
 
 from tests.conftest import sweep_in_process, tiny_sweep
 from tuner.cli import main
-from tuner.report import REPORT_FILES
-from tuner.results import SPEC_FILE, load_run
+from tuner.reports.files import REPORT_FILES
+from tuner.results.folder import SPEC_FILE, load_run
 
 
 @pytest.fixture(scope="module")

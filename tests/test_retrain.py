@@ -7,17 +7,12 @@ import math
 
 import pytest
 
-from tuner.errors import UsageError
-from tuner.prepare import check_sweep, training_job
-from tuner.ranking import TrialRow
-from tuner.retrain import (
-    held_out_metric,
-    interval,
-    seed_values,
-    select_winner,
-    summarise,
-)
-from tuner.spec import SweepSpec
+from trainables.errors import UsageError
+from tuner.results.ranking import TrialRow
+from tuner.retrain.selection import held_out_metric, interval, seed_values, select_winner, summarise
+from tuner.running.job import training_job
+from tuner.spec.sweep import SweepSpec
+from tuner.validation.validate import check_sweep
 
 
 def test_interval_is_a_student_t_interval_of_the_mean():
@@ -114,7 +109,7 @@ def test_the_search_never_sees_the_test_split(valid_sweep):
     assert training_job(checked).features.test is None
     assert training_job(checked, with_test=True).features.test is not None
 
-    from tuner.sweep import run_sweep
+    from tuner.running.tune_run import run_sweep
 
     with pytest.raises(ValueError, match="must not see the test split"):
         run_sweep(checked.spec, training_job(checked, with_test=True), console=None)  # type: ignore[arg-type]

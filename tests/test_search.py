@@ -6,11 +6,11 @@ import optuna
 import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from tuner.checks import resolve_objective
-from tuner.rungs import MIN_RUNG_STEPS, fidelity_budget, rung_warnings
-from tuner.search import SAMPLERS, build_scheduler, build_searcher
-from tuner.spec import SweepSpec
-from tuner.sweep_file import load_sweep_file
+from tuner.search.rungs import MIN_RUNG_STEPS, fidelity_budget, rung_warnings
+from tuner.search.strategy import SAMPLERS, build_scheduler, build_searcher
+from tuner.spec.sweep import SweepSpec
+from tuner.validation.checks import resolve_objective
+from tuner.validation.sweep_file import load_sweep_file
 
 
 def _spec(write_sweep, content, overrides=()) -> SweepSpec:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tuner.checks import check_search, check_training_arguments
-from tuner.prepare import check_replay, check_sweep
-from tuner.sweep_file import load_sweep_file
+from tuner.validation.checks import check_search, check_training_arguments
+from tuner.validation.sweep_file import load_sweep_file
+from tuner.validation.validate import check_replay, check_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((REPO / "search_spaces").glob("*.yaml"))

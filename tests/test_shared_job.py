@@ -14,7 +14,8 @@ import torch
 
 from tests.conftest import tiny_sweep
 from trainables.modeling import load_task_model, read_weights
-from tuner.spec import ModelSpec, SweepSpec
+from trainables.sections import ModelSpec
+from tuner.spec.sweep import SweepSpec
 
 LABELS = ("negative", "positive")
 
@@ -143,9 +144,11 @@ def test_trials_open_no_model_file(
     tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path
 ) -> None:
     """The model's folder is gone before the first trial starts; every trial still trains."""
-    from tuner.console import make_console
-    from tuner.prepare import check_sweep, training_job
-    from tuner.sweep import connect, run_sweep
+    from tuner.results.formatting import make_console
+    from tuner.running.cluster import connect
+    from tuner.running.job import training_job
+    from tuner.running.tune_run import run_sweep
+    from tuner.validation.validate import check_sweep
 
     model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
     content = tiny_sweep(model, sentiment_files, tmp_path / "results")

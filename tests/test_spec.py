@@ -8,9 +8,9 @@ import optuna.distributions as od
 import pytest
 import yaml
 
-from tuner.errors import UsageError
-from tuner.spec import SweepSpec, grid_size, optuna_space
-from tuner.sweep_file import load_sweep_file, parse_override
+from trainables.errors import UsageError
+from tuner.spec.sweep import SweepSpec, grid_size, optuna_space
+from tuner.validation.sweep_file import load_sweep_file, parse_override
 
 
 def test_valid_file_parses_to_typed_sections(write_sweep, valid_sweep):

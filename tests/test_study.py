@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from tests.conftest import sweep_in_process
-from tuner.study import STUDY_FILE
+from tuner.search.study import STUDY_FILE
 
 
 @pytest.fixture

@@ -12,17 +12,19 @@ import yaml
 from ray import tune
 
 from tuner.cli import main
-from tuner.prepare import check_sweep, training_job
-from tuner.ranking import rank
-from tuner.results import SPEC_FILE
-from tuner.study import STUDY_FILE
-from tuner.sweep import connect, run_sweep
-from tuner.sweep_file import load_sweep_file
+from tuner.results.folder import SPEC_FILE
+from tuner.results.ranking import rank
+from tuner.running.cluster import connect
+from tuner.running.job import training_job
+from tuner.running.tune_run import run_sweep
+from tuner.search.study import STUDY_FILE
+from tuner.validation.sweep_file import load_sweep_file
+from tuner.validation.validate import check_sweep
 
 
 @pytest.mark.usefixtures("ray_shutdown")
 def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, valid_sweep):
-    from tuner.console import make_console
+    from tuner.results.formatting import make_console
 
     checked = check_sweep(load_sweep_file(write_sweep(valid_sweep)).spec)
     spec = checked.spec

@@ -14,9 +14,9 @@ import torch
 from transformers import AutoModel, DataCollatorWithPadding
 
 from trainables.modeling import read_weights
+from trainables.sections import ModelSpec
 from trainables.train import COLLATORS, NonFiniteLossError, release_memory, train_and_evaluate
-from tuner.spec import ModelSpec
-from tuner.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
+from tuner.running.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
 
 
 def test_reports_each_evaluation_in_epochs(job_factory, tmp_path):

@@ -186,7 +186,7 @@ def _language_model_rows(
     batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
 ) -> dict[str, list[list[int]]]:
     end = end_of_text_id(tokenizer)
-    assert end is not None  # tuner.prepare refuses tokenizers without one
+    assert end is not None  # tuner.validation.validate refuses tokenizers without one
     start = [] if tokenizer.bos_token_id is None else [int(tokenizer.bos_token_id)]
     texts = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
     responses = (

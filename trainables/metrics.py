@@ -1,6 +1,6 @@
 """Evaluation metrics per task, and which direction is better for each.
 
-The objective in a sweep file must name one of these; `tuner.checks` rejects any other before
+The objective in a sweep file must name one of these; `tuner.validation.checks` rejects any other
 a trial starts. The classification scores are computed here with NumPy: importing
 scikit-learn's metrics costs each trial process about a second of CPU at start-up.
 """

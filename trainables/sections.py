@@ -2,7 +2,7 @@
 fixed training settings, and each fine-tuning method's own settings.
 
 They live here, below both layers, so that `trainables` (the Ray-free training step) depends
-on nothing of `tuner` (the driver); `tuner.spec` builds the whole sweep file on top of them.
+on nothing of `tuner` (the driver); `tuner.spec.sweep` builds the whole sweep file on top of them.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class TaskSpec(Section):
 class TrainingSpec(BaseModel):
     """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
 
-    `tuner.checks` rejects keys that `TrainingArguments` does not have. The tuner's own keys:
+    `tuner.validation.checks` rejects keys that `TrainingArguments` does not have. The tuner's own keys:
     ``evaluations_per_epoch`` sets how often a trial evaluates and reports;
     ``batches_by_length`` draws each training batch from rows of about the same length, in
     random order (less padding, so cheaper steps, on the same data); false gives the Trainer's

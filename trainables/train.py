@@ -3,7 +3,7 @@
 `train_and_evaluate` knows nothing about Ray. It evaluates ``evaluations_per_epoch`` times per
 epoch and hands each evaluation to ``report``; a trial, a retrain and a production run differ
 only in what ``report`` does with it, and in whether the job carries a test split. A search's
-job never does (see `tuner.prepare.training_job`): the test split is scored once, after
+job never does (see `tuner.running.job.training_job`): the test split is scored once, after
 training, and only for retrained and production models.
 """
 

@@ -10,22 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from tuner.console import make_console
-from tuner.errors import FieldError, UsageError
+from trainables.errors import UsageError
+from tuner.results.formatting import make_console
 
 if TYPE_CHECKING:
-    from tuner.prepare import CheckedSweep, ReplayedSweep
-    from tuner.results import SweepRun
-    from tuner.spec import SweepSpec
-    from tuner.sweep import Trials
-    from tuner.sweep_file import SweepFile
+    from tuner.validation.validate import CheckedSweep
 
 EXIT_BAD_INPUT = 2
 
@@ -138,33 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _checked(
-    args: argparse.Namespace, console: Console
-) -> tuple[SweepFile, CheckedSweep | ReplayedSweep]:
-    """The sweep file after every check that needs no cluster."""
-    from tuner.sweep_file import load_sweep_file
-
-    sweep_file = load_sweep_file(args.file, args.overrides)
-    with console.status("checking the data and the model"):
-        try:
-            return sweep_file, _check_spec(sweep_file.spec)
-        except FieldError as error:
-            raise sweep_file.locate(error) from None
-
-
-def _check_spec(spec: SweepSpec) -> CheckedSweep | ReplayedSweep:
-    """A training sweep's checks, or a replay's."""
-    from tuner.prepare import check_replay, check_sweep
-
-    return check_replay(spec) if spec.replay is not None else check_sweep(spec)
-
-
 def _validate(args: argparse.Namespace, console: Console) -> None:
-    from tuner.prepare import ReplayedSweep
+    from rich.markup import escape
 
-    sweep_file, checked = _checked(args, console)
-    spec = checked.spec
-    console.print(f"[green]{args.file} is valid[/]: sweep {spec.name!r}")
+    from tuner.validation.validate import ReplayedSweep, validate_sweep_file
+
+    with console.status("checking the data and the model"):
+        validated = validate_sweep_file(args.file, args.overrides)
+    checked, spec = validated.checked, validated.spec
+    console.print(f"[green]{escape(args.file)} is valid[/]: sweep {spec.name!r}")
     if isinstance(checked, ReplayedSweep):
         curves = checked.curves
         console.print(
@@ -184,24 +161,8 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
             f"{m} ({', '.join(space)})" if space else m for m, space in method.choices.items()
         ]
         console.print(f"  methods    {' | '.join(choices)}")
-    _warn(sweep_file, checked, console)
-
-
-def _warn(sweep_file: SweepFile, checked: CheckedSweep | ReplayedSweep, console: Console) -> None:
-    """Settings that run, but that the benchmarks showed to be poor: one line each, with why."""
-    from rich.markup import escape
-
-    from tuner.prepare import ReplayedSweep
-    from tuner.rungs import rung_warnings
-
-    rows = (
-        checked.curves.train_examples
-        if isinstance(checked, ReplayedSweep)
-        else len(checked.splits.train)
-    )
-    for field, why in rung_warnings(checked.spec, rows):
-        where = escape(sweep_file.where(field))
-        console.print(f"[yellow]warning[/]: {where}: {field}: {why}", soft_wrap=True)
+    for warning in validated.warnings:
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
 
 
 def _describe_data(checked: CheckedSweep, console: Console) -> None:
@@ -230,96 +191,30 @@ def _use_token_auth_if_available() -> None:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> None:
-    from tuner.sweep import connect, run_sweep
+    from tuner.pipeline import run_sweep_file
 
-    sweep_file, checked = _checked(args, console)
-    spec = checked.spec
-    _warn(sweep_file, checked, console)
-    started = time.monotonic()
-    with console.status("tokenizing the data once for all trials"):
-        trials = _trials(checked)
-    try:
-        connect(spec, args.address, args.address_given_as)
-    except FieldError as error:
-        raise sweep_file.locate(error) from None
-    what = "replayed runs" if spec.replay else "trials"
-    console.print(
-        f"Sweep {spec.name!r}: {spec.search.num_trials} {what} of {spec.model.name_or_path}, "
-        f"optimising {spec.objective.metric} ({spec.objective.mode})"
+    run_sweep_file(
+        args.file,
+        args.overrides,
+        address=args.address,
+        address_given_as=args.address_given_as,
+        console=console,
     )
-    run = run_sweep(spec, trials, console)
-    _finish(run, checked, started, console)
-
-
-def _trials(checked: CheckedSweep | ReplayedSweep) -> Trials:
-    """What answers the search's trials: a training job, or a replay's recorded curves."""
-    from tuner.prepare import ReplayedSweep, training_job
-
-    return checked.curves if isinstance(checked, ReplayedSweep) else training_job(checked)
 
 
 def _resume(args: argparse.Namespace, console: Console) -> None:
-    from tuner.results import load_spec
-    from tuner.sweep import resume_sweep
+    from tuner.pipeline import resume_sweep_folder
 
-    run_dir, spec = load_spec(args.run_dir)
-    started = time.monotonic()
-    checked = _check_and_connect(run_dir, spec, args, console, need_test=False)
-    console.print(f"Resuming sweep {spec.name!r} in {run_dir}")
-    _finish(resume_sweep(run_dir, spec, _trials(checked)), checked, started, console)
-
-
-def _check_and_connect(
-    run_dir: Path, spec: SweepSpec, args: argparse.Namespace, console: Console, need_test: bool
-) -> CheckedSweep | ReplayedSweep:
-    """A stored sweep's checks (its data may have moved since), then the cluster."""
-    from tuner.prepare import CheckedSweep, require_test_split
-    from tuner.results import SPEC_FILE
-    from tuner.sweep import connect
-
-    with console.status("checking the data and the model"):
-        try:
-            checked = _check_spec(spec)
-            if need_test and isinstance(checked, CheckedSweep):
-                require_test_split(checked)
-            connect(spec, args.address, args.address_given_as)
-        except FieldError as error:
-            raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
-    return checked
-
-
-def _finish(
-    run: SweepRun, checked: CheckedSweep | ReplayedSweep, started: float, console: Console
-) -> None:
-    """After the search: the ranking, the reports, then the retrain if the file asks for it."""
-    from tuner.console import print_ranking
-    from tuner.prepare import CheckedSweep
-    from tuner.report import write_reports
-    from tuner.retrain import load_summary
-
-    console.print()
-    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
-    stopped = sum(row.outcome == "stopped" for row in run.trials)
-    failed = sum(row.outcome == "failed" for row in run.trials)
-    console.print(
-        f"{len(run.trials)} trials in {time.monotonic() - started:.0f}s: "
-        f"{stopped} stopped early by the scheduler, {failed} failed."
+    resume_sweep_folder(
+        args.run_dir, address=args.address, address_given_as=args.address_given_as, console=console
     )
-    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}")
-    summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
-    write_reports(run, summary)  # the search is safe on disk before the retrain starts
-    retrain = run.spec.retrain
-    if retrain.enabled and summary is None and isinstance(checked, CheckedSweep):
-        _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)
-    else:
-        console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
 
 
 def _report(args: argparse.Namespace, console: Console) -> None:
-    from tuner.console import print_ranking
-    from tuner.report import print_retrain, write_reports
-    from tuner.results import load_run
-    from tuner.retrain import load_summary
+    from tuner.reports.files import write_reports
+    from tuner.reports.terminal import print_ranking, print_retrain
+    from tuner.results.folder import load_run
+    from tuner.results.records import load_summary
 
     run = load_run(args.run_dir)
     summary = load_summary(run.run_dir)
@@ -334,59 +229,21 @@ def _report(args: argparse.Namespace, console: Console) -> None:
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> None:
-    from tuner.prepare import CheckedSweep
-    from tuner.results import load_run
-    from tuner.retrain import seed_values, select_candidates
+    from tuner.pipeline import retrain_sweep_folder
 
-    run = load_run(args.run_dir)
-    spec = run.spec
-    if spec.replay is not None:
-        raise UsageError(f"{run.run_dir}: a replay trained no model, so it has none to retrain")
-    top_k = spec.retrain.top_k if args.top_k is None else args.top_k
-    seeds = spec.retrain.seeds if args.seeds is None else args.seeds
-    select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
-    seed_values(spec.training.seed, seeds)
-    checked = _check_and_connect(run.run_dir, spec, args, console, need_test=True)
-    assert isinstance(checked, CheckedSweep)  # not a replay
-    _retrain_and_hand_off(run, checked, top_k, seeds, console)
-
-
-def _retrain_and_hand_off(
-    run: SweepRun, checked: CheckedSweep, top_k: int, seeds: int, console: Console
-) -> None:
-    """Retrain the best, write retrain.json, best.yaml/json and the reports again."""
-    from tuner.handoff import data_fingerprint, write_best
-    from tuner.prepare import training_job
-    from tuner.report import print_retrain, write_reports
-    from tuner.results import SPEC_FILE
-    from tuner.retrain import run_retrain, save_summary, seed_values, select_candidates
-
-    candidates = select_candidates(run, top_k)
-    seed_list = seed_values(run.spec.training.seed, seeds)
-    try:
-        job = training_job(checked, with_test=True)
-    except FieldError as error:
-        raise UsageError(f"{run.run_dir / SPEC_FILE}: {error}") from None
-    console.print(
-        f"\nRetraining the top {len(candidates)} configuration(s) with seeds "
-        f"{', '.join(map(str, seed_list))} at their full budget "
-        f"({len(candidates) * len(seed_list)} runs); winner by mean validation score"
+    retrain_sweep_folder(
+        args.run_dir,
+        top_k=args.top_k,
+        seeds=args.seeds,
+        address=args.address,
+        address_given_as=args.address_given_as,
+        console=console,
     )
-    summary = run_retrain(run, job, candidates, seed_list, console)
-    save_summary(run.run_dir, summary)
-    console.print()
-    print_retrain(console, summary)
-    train_sha256 = data_fingerprint(checked.splits.train, checked.splits.label_names)
-    best_yaml, best_json = write_best(run, summary, train_sha256)
-    write_reports(run, summary)
-    console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
-    console.print(f"  train it for production: tuner train {best_yaml}")
-    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
 
 
 def _train(args: argparse.Namespace, console: Console) -> None:
-    from tuner.handoff import load_best
-    from tuner.production import output_folder, train_best
+    from tuner.handoff.best_file import load_best
+    from tuner.handoff.production import output_folder, train_best
 
     source = Path(args.file)
     handoff = load_best(source, args.overrides)

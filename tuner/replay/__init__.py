@@ -4,5 +4,5 @@
 the nearest recorded run; `clock` drives the sweep's own searcher and scheduler with those
 answers on a simulated clock, many trials at once, so that hundreds of seeded searches take
 minutes on a CPU. `tuner sweep` of a file with a ``replay`` section runs the same answers
-through Ray Tune's own loop (`tuner.trial.replay_trial`).
+through Ray Tune's own loop (`tuner.running.trial.replay_trial`).
 """

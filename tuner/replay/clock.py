@@ -9,7 +9,7 @@ result only when the trial goes on; a trial whose function returns repeats its l
 marked done; a trial that ends is completed with the scheduler, then the searcher. A slot that
 frees asks the searcher for the next configuration at once, as Tune's concurrency limit does.
 A trial stopped early costs the examples it trained. The searcher and the scheduler are built
-by `tuner.search` from the sweep file, exactly as `tuner sweep` builds them.
+by `tuner.search.strategy` from the sweep file, exactly as `tuner sweep` builds them.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
 from tuner.replay.curves import RecordedCurves, RecordedRun
-from tuner.search import build_scheduler, build_searcher
-from tuner.spec import SweepSpec
+from tuner.search.strategy import build_scheduler, build_searcher
+from tuner.spec.sweep import SweepSpec
 
 
 @dataclass

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from trainables.errors import FieldError
 from trainables.locations import resolve
-from tuner.errors import FieldError
-from tuner.spec import CategoricalParam, FloatParam, IntParam, RecordedField, SweepSpec
+from tuner.spec.space import CategoricalParam, FloatParam, IntParam
+from tuner.spec.sweep import RecordedField, SweepSpec
 
 BUDGET = "num_train_epochs"
 """The searched name that sets how long a trial trains."""

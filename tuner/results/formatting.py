@@ -1,4 +1,6 @@
-"""What a person reads in the terminal: values formatted briefly, the ranked table."""
+"""Values as a person reads them, the same in the terminal, the progress lines and the
+reports: 3.2e-05, 0.9433 ± 0.0058, 1m05s, 22.7M.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +8,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
-
-from tuner.ranking import TrialRow
-from tuner.spec import METHOD_SETTINGS
 
 if TYPE_CHECKING:
-    from tuner.retrain import Interval
+    from tuner.results.records import Interval
 
 # Column headers for common settings; others show under their own names.
 SHORT_NAMES = {
@@ -66,35 +64,6 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[list[str]]]:
-    """The ranked table's headers and cells, the same in the terminal, Markdown and HTML."""
-    names = list(dict.fromkeys(key for row in rows for key in row.hyperparameters))
-    method_names = ["method", *(n for settings in METHOD_SETTINGS.values() for n in settings)]
-    names = [n for n in names if n not in method_names] + [n for n in method_names if n in names]
-    costs = any(row.trainable_parameters is not None for row in rows)
-    headers = ["rank", "trial", "status", metric, "epochs", "time"]
-    headers += ["trained params", "peak memory"] if costs else []
-    headers += [SHORT_NAMES.get(name, name) for name in names]
-    cells = [
-        [
-            str(position),
-            row.trial_id,
-            row.status,
-            format_score(row.objective),
-            f"{row.epochs:.3g}",
-            format_seconds(row.seconds),
-            *(
-                [format_count(row.trainable_parameters), format_mb(row.peak_memory_mb)]
-                if costs
-                else []
-            ),
-            *(format_value(row.hyperparameters.get(name, "")) for name in names),
-        ]
-        for position, row in enumerate(rows, start=1)
-    ]
-    return headers, cells
-
-
 def format_count(count: int | None) -> str:
     """22.7M, 2.1k, 66; '-' when unknown."""
     if count is None:
@@ -107,21 +76,3 @@ def format_count(count: int | None) -> str:
 
 def format_mb(megabytes: float | None) -> str:
     return "-" if megabytes is None else f"{megabytes:,.0f} MB"
-
-
-LEFT_ALIGNED = ("trial", "status")  # ranked-table columns read as text; the rest are numbers
-
-
-def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
-    """The ranked trials: best first, with status, score, epochs, time and settings."""
-    headers, cells = ranking_cells(rows, metric)
-    table = Table(
-        title=f"Trials ranked by {metric} ({'higher' if mode == 'max' else 'lower'} is better)"
-    )
-    for header in headers:
-        table.add_column(
-            header, justify="left" if header in LEFT_ALIGNED else "right", no_wrap=True
-        )
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)

@@ -12,8 +12,8 @@ from ray.tune.experiment import Trial
 from rich.console import Console
 from rich.markup import escape
 
-from tuner.console import format_params, format_seconds, make_console
-from tuner.ranking import failure_reason, stopped_early
+from tuner.results.formatting import format_params, format_seconds, make_console
+from tuner.results.ranking import failure_reason, stopped_early
 
 
 class ProgressPrinter(Callback):

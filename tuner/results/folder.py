@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from tuner.errors import UsageError
-from tuner.ranking import TrialRow, rank, read_trials
-from tuner.spec import SweepSpec
+from trainables.errors import UsageError
+from tuner.results.ranking import TrialRow, rank, read_trials
+from tuner.spec.sweep import SweepSpec
 
 SPEC_FILE = "sweep.yaml"
 

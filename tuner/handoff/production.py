@@ -13,13 +13,13 @@ from accelerate import PartialState
 from rich.console import Console
 
 from trainables.data import load_splits
+from trainables.errors import FieldError, UsageError
 from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
+from trainables.sections import TrainingSpec
 from trainables.train import BOOKKEEPING, TrainingJob, train_and_evaluate
-from tuner.errors import FieldError, UsageError
-from tuner.handoff import BEST_YAML, HandOff, check_arguments, data_fingerprint
-from tuner.results import write_atomically
-from tuner.spec import TrainingSpec
+from tuner.handoff.best_file import BEST_YAML, HandOff, check_arguments, data_fingerprint
+from tuner.results.folder import write_atomically
 
 METRICS_FILE = "metrics.json"
 

@@ -8,8 +8,10 @@ import difflib
 import tempfile
 from typing import Any
 
-from tuner.errors import FieldError
-from tuner.spec import METHOD_SETTINGS, CategoricalParam, SweepSpec, grid_size
+from trainables.errors import FieldError
+from trainables.sections import METHOD_SETTINGS
+from tuner.spec.space import CategoricalParam
+from tuner.spec.sweep import SweepSpec, grid_size
 
 
 def check_training_arguments(spec: SweepSpec) -> None:

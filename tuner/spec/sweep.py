@@ -3,138 +3,32 @@
 One `SweepSpec` per sweep file. Every later step (data, trials, ranking) takes these objects and
 never a raw dict. Checks that need only the file live here; checks that need the data or a
 library's knowledge (which training arguments exist, which metrics a task gives) run in
-`tuner.checks`.
+`tuner.validation.checks`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import optuna
 import optuna.distributions as od
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trainables.sections import (
-    METHOD_SETTINGS,
     DataSpec,
     ModelSpec,
     Section,
     TaskSpec,
     TrainingSpec,
 )
-
-
-class FloatParam(Section):
-    """A float in [low, high], optionally on a log scale or a grid of ``step``."""
-
-    type: Literal["float"]
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
-
-    def to_optuna(self) -> od.BaseDistribution:
-        return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
-
-
-class IntParam(Section):
-    """An integer in [low, high], optionally on a log scale or with a ``step``."""
-
-    type: Literal["int"]
-    low: int
-    high: int
-    log: bool = False
-    step: int = 1
-
-    def to_optuna(self) -> od.BaseDistribution:
-        return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
-
-    def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
-
-
-class CategoricalParam(Section):
-    """One of a list of choices."""
-
-    type: Literal["categorical"]
-    choices: list[str | int | float | bool | None]
-
-    def to_optuna(self) -> od.BaseDistribution:
-        return od.CategoricalDistribution(self.choices)
-
-    def suggest(self, trial: optuna.Trial, name: str) -> Any:
-        return trial.suggest_categorical(name, self.choices)
-
-
-def _checked_by_optuna(param: Any) -> Any:
-    """Let Optuna's own constructors reject bad bounds (low > high, log with low <= 0, ...)."""
-    try:
-        param.to_optuna()
-    except ValueError as error:
-        raise ValueError(f"{error} Fix the entry's bounds or choices.") from None
-    return param
-
-
-Param = Annotated[
-    FloatParam | IntParam | CategoricalParam,
-    Field(discriminator="type"),
-    AfterValidator(_checked_by_optuna),
-]
-
-
-class MethodParam(Section):
-    """The fine-tuning method as a searched choice: ``choices`` maps each method to the
-    space of its own settings, which are sampled only in trials of that method.
-
-    A setting left out takes its default (`trainables.methods.FineTuningMethod`).
-    """
-
-    type: Literal["method"]
-    choices: dict[str, dict[str, Param]] = Field(min_length=1)
-
-    @field_validator("choices", mode="before")
-    @classmethod
-    def _no_settings_is_empty(cls, value: Any) -> Any:
-        if isinstance(value, dict):  # `full:` with nothing after it
-            return {method: {} if space is None else space for method, space in value.items()}
-        return value
-
-    @field_validator("choices")
-    @classmethod
-    def _own_settings(cls, choices: dict[str, dict[str, Param]]) -> dict[str, dict[str, Param]]:
-        for method, space in choices.items():
-            if method not in METHOD_SETTINGS:
-                known = ", ".join(METHOD_SETTINGS)
-                raise ValueError(f"{method!r} is no fine-tuning method; choose among {known}")
-            for name in space:
-                if name not in METHOD_SETTINGS[method]:
-                    known = ", ".join(METHOD_SETTINGS[method]) or "none"
-                    raise ValueError(
-                        f"{method}.{name} is not a setting of {method} (it has: {known})"
-                    )
-        return choices
-
-    def to_optuna(self) -> od.BaseDistribution:
-        """The choice of method itself."""
-        return od.CategoricalDistribution(list(self.choices))
-
-
-# One level of union tags, so that errors name the entry as the file writes it.
-SpaceEntry = Annotated[
-    FloatParam | IntParam | CategoricalParam | MethodParam,
-    Field(discriminator="type"),
-    AfterValidator(_checked_by_optuna),
-]
+from tuner.spec.space import CategoricalParam, FloatParam, IntParam, MethodParam, SpaceEntry
 
 
 class ObjectiveSpec(Section):
     """The one metric the search optimises, and whether higher or lower is better.
 
-    ``mode`` may be left out: `tuner.checks` fills it in from the metric (max for scores, min
+    ``mode`` may be left out: `tuner.validation.checks` fills it in from the metric (max for scores, min
     for losses).
     """
 
@@ -179,7 +73,7 @@ class SchedulerSpec(Section):
     unit: Literal["epochs", "examples"] = "epochs"
     grace_period: float | None = Field(None, gt=0)
     """The first rung, in ``unit``. Default: 1/16 of the full budget, and no earlier than 16
-    optimizer steps of the largest batch (see `tuner.rungs`)."""
+    optimizer steps of the largest batch (see `tuner.search.rungs`)."""
     reduction_factor: float = Field(2.0, gt=1)
     max_t: float | None = Field(None, gt=0)
     brackets: int = Field(1, ge=1)

@@ -1,21 +1,26 @@
-"""Everything a sweep needs before Ray starts: checks, labelled data, tokenizer, features.
-
-Each step raises `FieldError` for bad input, so a wrong file fails here, fast, and never after
-the cluster is up.
+"""Every check that needs no cluster, in one place: `validate_sweep_file` reads a sweep file and
+runs them (the file's own fields, the training library's arguments, the task's metrics, the
+data, the model, the study database, a warm start, a replay's curves), so that a wrong file
+fails here, fast, before Ray starts. Each check raises `FieldError`; here it becomes one line
+that names where the field was written.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits, load_splits
-from trainables.features import end_of_text_id, tokenize_splits
-from trainables.modeling import load_tokenizer, read_weights
-from trainables.train import TrainingJob
-from tuner.checks import (
+from trainables.errors import FieldError
+from trainables.features import end_of_text_id
+from trainables.modeling import load_tokenizer
+from tuner.replay.curves import RecordedCurves, load_curves
+from tuner.search.rungs import rung_warnings
+from tuner.search.study import check_study_storage, warm_start
+from tuner.spec.sweep import SweepSpec
+from tuner.validation.checks import (
     check_method,
     check_search,
     check_storage,
@@ -23,10 +28,7 @@ from tuner.checks import (
     check_training_arguments,
     resolve_objective,
 )
-from tuner.errors import FieldError
-from tuner.replay.curves import RecordedCurves, load_curves
-from tuner.spec import SweepSpec
-from tuner.study import check_study_storage, warm_start
+from tuner.validation.sweep_file import SweepFile, load_sweep_file
 
 
 @dataclass(frozen=True)
@@ -108,28 +110,48 @@ def require_test_split(checked: CheckedSweep) -> None:
         )
 
 
-def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJob:
-    """Tokenize once for the whole sweep, and read a local model's weights once; every trial
-    shares the result.
+@dataclass(frozen=True)
+class ValidatedFile:
+    """A sweep file after every check that needs no cluster, with the settings that run but
+    that the benchmarks showed to be poor."""
 
-    A search's job leaves the test split out (it is not even tokenized), so no trial and no
-    selection can see it; retraining asks for it ``with_test``.
+    file: SweepFile
+    checked: CheckedSweep | ReplayedSweep
+    warnings: list[str]
+    """One line each: where the setting was written, the setting, and why it is poor."""
+
+    @property
+    def spec(self) -> SweepSpec:
+        return self.checked.spec
+
+
+def validate_sweep_file(path: str | Path, overrides: list[str] | None = None) -> ValidatedFile:
+    """Read a sweep file with ``key.sub=value`` overrides and run every check on it.
 
     Raises:
-        FieldError: ``with_test``, but the data has no test split.
+        UsageError: anything wrong, in one line naming the file, the line and the field.
     """
-    spec = checked.spec
-    splits = checked.splits
-    if with_test:
-        require_test_split(checked)
-    else:
-        splits = dataclasses.replace(splits, test=None)
-    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length, spec.task.type)
-    return TrainingJob(
-        model=spec.model,
-        training=spec.training,
-        features=features,
-        tokenizer=checked.tokenizer,
-        task=spec.task.type,
-        weights=read_weights(spec.model, splits.label_names, spec.task.type),
+    sweep_file = load_sweep_file(path, overrides)
+    try:
+        checked = check_spec(sweep_file.spec)
+    except FieldError as error:
+        raise sweep_file.locate(error) from None
+    rows = (
+        checked.curves.train_examples
+        if isinstance(checked, ReplayedSweep)
+        else len(checked.splits.train)
     )
+    warnings = [
+        f"{sweep_file.where(field)}: {field}: {why}"
+        for field, why in rung_warnings(checked.spec, rows)
+    ]
+    return ValidatedFile(file=sweep_file, checked=checked, warnings=warnings)
+
+
+def check_spec(spec: SweepSpec) -> CheckedSweep | ReplayedSweep:
+    """A training sweep's checks, or a replay's.
+
+    Raises:
+        FieldError: naming the field that is wrong.
+    """
+    return check_replay(spec) if spec.replay is not None else check_sweep(spec)

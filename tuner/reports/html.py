@@ -16,11 +16,13 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from tuner.console import SHORT_NAMES, format_interval, format_score, format_seconds, ranking_cells
-from tuner.ranking import TrialRow
-from tuner.results import SweepRun
-from tuner.retrain import RetrainSummary
-from tuner.spec import CategoricalParam, optuna_space
+from tuner.reports.terminal import ranking_cells
+from tuner.results.folder import SweepRun
+from tuner.results.formatting import SHORT_NAMES, format_interval, format_score, format_seconds
+from tuner.results.ranking import TrialRow
+from tuner.results.records import RetrainSummary
+from tuner.spec.space import CategoricalParam
+from tuner.spec.sweep import optuna_space
 
 OUTCOME_COLOURS = {
     "completed": "#2b7bba",

@@ -17,8 +17,8 @@ from typing import Any
 
 import optuna
 
-from tuner.errors import FieldError, UsageError
-from tuner.spec import SweepSpec, optuna_space
+from trainables.errors import FieldError, UsageError
+from tuner.spec.sweep import SweepSpec, optuna_space
 
 STUDY_FILE = "study.db"
 SQLITE_LOCK_WAIT_S = 60
@@ -62,7 +62,7 @@ def warm_start(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[float]]:
     Raises:
         FieldError: the folder cannot be read, or its trials do not fit this search space.
     """
-    from tuner.results import load_run
+    from tuner.results.folder import load_run
 
     source = spec.search.warm_start_from
     if source is None:

@@ -13,8 +13,8 @@ import torch
 from ray import tune
 
 from trainables.train import TrainingJob, release_memory, train_and_evaluate
-from tuner.borrowing import BorrowIdleCpus
 from tuner.replay.curves import RecordedCurves
+from tuner.running.borrowing import BorrowIdleCpus
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
@@ -32,7 +32,7 @@ def tune_trial(
     A trial that Tune restarts (its node was lost, it raised, or the sweep was resumed)
     continues from its newest checkpoint in ``experiment``, the Tune experiment's folder.
     With ``borrow_idle_cpus``, it trains on idle cores of its node while no work waits for
-    them (see tuner.borrowing).
+    them (see tuner.running.borrowing).
     """
     torch.set_num_threads(threads)
     borrower = BorrowIdleCpus(threads) if borrow_idle_cpus else None

@@ -16,9 +16,10 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from tuner.ranking import stopped_early
-from tuner.rungs import fidelity_budget
-from tuner.spec import CategoricalParam, ConditionalSpace, IntParam, SweepSpec, optuna_space
+from tuner.results.ranking import stopped_early
+from tuner.search.rungs import fidelity_budget
+from tuner.spec.space import CategoricalParam, IntParam
+from tuner.spec.sweep import ConditionalSpace, SweepSpec, optuna_space
 
 FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
 
@@ -106,7 +107,7 @@ def _grid(spec: SweepSpec) -> optuna.samplers.BaseSampler:
         elif isinstance(param, IntParam):
             points[name] = [*range(param.low, param.high + 1, param.step)]
         else:
-            assert param.step is not None  # tuner.checks rejects continuous grids
+            assert param.step is not None  # tuner.validation.checks rejects continuous grids
             count = int(np.floor((param.high - param.low) / param.step + 1e-9)) + 1
             # 12 significant digits: 1e-4 + 2 * 1e-4 is 3e-4, not 3.0000000000000003e-4.
             points[name] = [float(f"{param.low + i * param.step:.12g}") for i in range(count)]
@@ -163,10 +164,10 @@ def _step(result: dict[str, Any]) -> int:
 def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch:
     """Tune's OptunaSearch over the sweep's space, with the seeded sampler it names.
 
-    With ``run_dir``, the study lives in a database (see `tuner.study`) and starts from the
+    With ``run_dir``, the study lives in a database (see `tuner.search.study`) and starts from the
     warm-start trials, if any; without, in memory.
     """
-    from tuner.study import add_warm_start, open_storage, storage_url
+    from tuner.search.study import add_warm_start, open_storage, storage_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options: dict[str, Any] = {}

@@ -10,7 +10,7 @@ three, after 16 steps well in all three.
 
 from __future__ import annotations
 
-from tuner.spec import SweepSpec
+from tuner.spec.sweep import SweepSpec
 
 FIRST_RUNG_SHARE = 1 / 16
 """The default first rung, as a share of the full budget."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner.spec import SweepSpec
+from tuner.spec.sweep import SweepSpec
 
 # Tune's name for a trial's status in its experiment state, and ours.
 _LIVE_STATUSES = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}

@@ -1,5 +1,5 @@
-"""The ranked trial report: terminal table, ``report.md``, ``trials.csv``, ``trials.json`` and
-``report.html``, all from the results folder (nothing is retrained or rerun).
+"""The report files of a results folder: ``report.md``, ``trials.csv``, ``trials.json`` and
+``report.html``, written whole or not at all.
 """
 
 from __future__ import annotations
@@ -10,20 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from tuner.console import (
-    format_interval,
-    format_params,
-    format_score,
-    format_seconds,
-    ranking_cells,
-)
-from tuner.ranking import TrialRow
-from tuner.report_html import compute_shares, render_html
-from tuner.results import SweepRun, write_atomically
-from tuner.retrain import RetrainSummary
+from tuner.reports.html import compute_shares, render_html
+from tuner.reports.terminal import ranking_cells
+from tuner.results.folder import SweepRun, write_atomically
+from tuner.results.formatting import format_interval, format_params, format_score, format_seconds
+from tuner.results.ranking import TrialRow
+from tuner.results.records import RetrainSummary
 
 REPORT_FILES = ("report.md", "trials.csv", "trials.json", "report.html")
 
@@ -130,24 +122,6 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     lines += ["", "Plots: `report.html`. Every trial: `trials.csv`, `trials.json`.", ""]
     return "\n".join(lines)
-
-
-def print_retrain(console: Console, retrain: RetrainSummary) -> None:
-    table = Table(
-        title=f"Retrained with seeds {', '.join(map(str, retrain.seeds))}: mean ± std "
-        f"[{retrain.confidence:.0%} CI]; winner by validation only"
-    )
-    for column in ("#", "trial", f"validation {retrain.metric}", f"test {retrain.metric}", ""):
-        table.add_column(column, justify="left" if column in ("trial", "") else "right")
-    for position, candidate, verdict in retrain.verdicts():
-        table.add_row(
-            str(position),
-            candidate.trial,
-            format_interval(candidate.validation),
-            format_interval(candidate.test),
-            verdict,
-        )
-    console.print(table)
 
 
 def _retrain_markdown(retrain: RetrainSummary) -> list[str]:

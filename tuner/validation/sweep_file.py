@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tuner.errors import FieldError, UsageError
-from tuner.spec import SweepSpec
+from trainables.errors import FieldError, UsageError
+from tuner.spec.sweep import SweepSpec
 
 FieldPath = tuple[str, ...]
 Model = TypeVar("Model", bound=BaseModel)

@@ -20,13 +20,13 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from trainables.errors import UsageError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
 from trainables.methods import METHOD_KEYS, FineTuningMethod, MethodError, split_method
-from tuner.errors import UsageError
-from tuner.results import SweepRun, write_atomically
-from tuner.retrain import Interval, RetrainSummary
-from tuner.spec import DataSpec, ModelSpec, TaskSpec
-from tuner.sweep_file import load_yaml_model
+from trainables.sections import DataSpec, ModelSpec, TaskSpec
+from tuner.results.folder import SweepRun, write_atomically
+from tuner.results.records import Interval, RetrainSummary
+from tuner.validation.sweep_file import load_yaml_model
 
 BEST_YAML = "best.yaml"
 BEST_JSON = "best.json"

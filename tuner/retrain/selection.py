@@ -1,110 +1,19 @@
-"""Retrain the best configurations with several seeds, pick the winner, score it on test data.
+"""Which configurations to retrain, and what their seeds say.
 
-A search ranks configurations on one noisy run each. Here the top ``k`` are trained again at
-their full budget with ``n`` seeds, as Tune trials on the same cluster. The winner is the best
-*mean validation* score; `select_winner` never sees a test score. Every retrained model is then
-scored once on the held-out test split, which no search trial had (see
-`tuner.prepare.training_job`).
+A search ranks configurations on one noisy run each. The top ``k`` are trained again at their
+full budget with ``n`` seeds (`tuner.retrain.runs`). The winner is the best *mean validation*
+score; `select_winner` never sees a test score. Every retrained model is then scored once on the
+held-out test split, which no search trial had (see `tuner.running.job.training_job`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from ray import tune
-from ray.tune.experiment import Trial
-from rich.console import Console
-
-from trainables.train import TrainingJob
-from tuner.errors import UsageError
-from tuner.ranking import TrialRow, read_trials
-from tuner.results import SweepRun, write_atomically
-from tuner.sweep import run_config, trainable_for, tune_quietly
-from tuner.trial import retrain_trial
-
-RETRAIN_FILE = "retrain.json"
-CONFIDENCE = 0.95
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class SeedRun(Record):
-    """One retrained model: a configuration trained with one seed."""
-
-    seed: int
-    validation: float
-    test: float
-    seconds: float
-
-
-class Interval(Record):
-    """Mean, sample standard deviation and a t confidence interval of a few scores."""
-
-    mean: float
-    std: float | None  # None with one score
-    low: float | None
-    high: float | None
-    n: int
-
-
-class Candidate(Record):
-    """A configuration of the search, retrained with every seed."""
-
-    trial: str
-    hyperparameters: dict[str, Any]
-    runs: list[SeedRun]
-    failed_seeds: list[int]
-    validation: Interval
-    test: Interval
-
-
-class Tie(Record):
-    """A candidate whose validation scores cannot be told apart from the winner's."""
-
-    trial: str
-    p_value: float
-
-
-class RetrainSummary(Record):
-    """The outcome of retraining: candidates best first by mean validation score."""
-
-    metric: str
-    test_metric: str
-    mode: str
-    confidence: float
-    seeds: list[int]
-    candidates: list[Candidate]
-    ties: list[Tie]
-    seconds: float
-    experiment: str
-
-    @property
-    def winner(self) -> Candidate:
-        return self.candidates[0]
-
-    def verdicts(self) -> list[tuple[int, Candidate, str]]:
-        """Each candidate with its place and what the seeds say of it against the winner."""
-        tied = {tie.trial: tie.p_value for tie in self.ties}
-        verdicts = []
-        for position, candidate in enumerate(self.candidates, start=1):
-            if position == 1:
-                verdict = "winner"
-            elif candidate.trial in tied:
-                verdict = (
-                    f"statistically tied with the winner (Welch p={tied[candidate.trial]:.2f})"
-                )
-            else:
-                verdict = "worse than the winner"
-            if candidate.failed_seeds:
-                verdict += f"; seeds {candidate.failed_seeds} failed"
-            verdicts.append((position, candidate, verdict))
-        return verdicts
+from trainables.errors import UsageError
+from tuner.results.folder import SweepRun
+from tuner.results.ranking import TrialRow
+from tuner.results.records import CONFIDENCE, Candidate, Interval, RetrainSummary, SeedRun, Tie
 
 
 def select_candidates(run: SweepRun, top_k: int) -> list[TrialRow]:
@@ -134,51 +43,6 @@ def seed_values(base: int, count: int) -> list[int]:
     if count < 1:
         raise UsageError(f"--seeds {count}: retrain with at least one seed (1 or more)")
     return [base + offset for offset in range(count)]
-
-
-def run_retrain(
-    run: SweepRun,
-    job: TrainingJob,
-    candidates: list[TrialRow],
-    seeds: list[int],
-    console: Console,
-) -> RetrainSummary:
-    """Train every candidate with every seed on the connected cluster; summarise."""
-    from tuner.progress import ProgressPrinter
-
-    if job.features.test is None:
-        raise ValueError("retraining scores models on the test split; build the job with_test")
-    spec = run.spec
-    metric, mode = spec.objective.metric, run.mode
-    experiment = f"retrain-{time.strftime('%Y%m%d-%H%M%S')}"
-    plan = [
-        {"trial": row.trial_id, "seed": seed, "hyperparameters": row.hyperparameters}
-        for row in candidates
-        for seed in seeds
-    ]
-    tuner = tune.Tuner(
-        # Never on borrowed cores: a seeded run must reproduce, and another thread count
-        # changes floating-point sums in their last bits.
-        trainable_for(retrain_trial, spec, job, run.run_dir.resolve() / experiment),
-        param_space={"run": tune.grid_search(plan)},
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=spec.search.max_concurrent_trials,
-            trial_name_creator=_retrain_name,
-            trial_dirname_creator=_retrain_name,
-            reuse_actors=True,
-        ),
-        run_config=run_config(
-            spec,
-            experiment,
-            str(run.run_dir.resolve()),
-            ProgressPrinter(console, metric, mode, len(plan), _describe),
-        ),
-    )
-    started = time.monotonic()
-    with tune_quietly():
-        tuner.fit()
-    rows = read_trials(run.run_dir / experiment, spec)
-    return summarise(rows, candidates, seeds, metric, mode, time.monotonic() - started, experiment)
 
 
 def held_out_metric(metric: str) -> str:
@@ -285,21 +149,6 @@ def ties_with_winner(ranked: list[Candidate], alpha: float = 1 - CONFIDENCE) -> 
     return ties
 
 
-def save_summary(run_dir: Path, summary: RetrainSummary) -> Path:
-    path = run_dir / RETRAIN_FILE
-    write_atomically(path, summary.model_dump_json(indent=2))
-    return path
-
-
-def load_summary(run_dir: Path) -> RetrainSummary | None:
-    """The latest retrain of a run, if any; an unreadable file counts as none."""
-    path = run_dir / RETRAIN_FILE
-    try:
-        return RetrainSummary.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _candidate(row: TrialRow, runs: list[SeedRun], seeds: list[int]) -> Candidate:
     done = {run.seed for run in runs}
     return Candidate(
@@ -321,13 +170,3 @@ def _std(scores: list[float]) -> float | None:
         return None
     mean = _mean(scores)
     return math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
-
-
-def _describe(config: dict[str, Any]) -> str:
-    planned = config["run"]
-    return f"retraining {planned['trial']} with seed {planned['seed']}"
-
-
-def _retrain_name(trial: Trial) -> str:
-    planned = trial.config["run"]
-    return f"{planned['trial']}_seed{planned['seed']}"

@@ -1,0 +1,216 @@
+"""A sweep from start to finish, callable from Python: validate, prepare, search, rank, report,
+retrain, hand off, report again.
+
+``tuner sweep``, ``resume`` and ``retrain`` are these functions with their arguments parsed::
+
+    from tuner.pipeline import run_sweep_file
+
+    outcome = run_sweep_file("search_spaces/bbc_news_minilm.yaml", ["search.num_trials=4"])
+    print(outcome.run.trials[0].hyperparameters, outcome.best_yaml)
+
+Long work shows its progress on ``console`` (pass ``rich.console.Console(quiet=True)`` for
+none). Bad input raises `UsageError` with one line naming what is wrong, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from trainables.errors import FieldError, UsageError
+from tuner.handoff.best_file import data_fingerprint, write_best
+from tuner.reports.files import write_reports
+from tuner.reports.terminal import print_ranking, print_retrain
+from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec
+from tuner.results.formatting import make_console
+from tuner.results.records import RetrainSummary, load_summary, save_summary
+from tuner.retrain.runs import run_retrain
+from tuner.retrain.selection import seed_values, select_candidates
+from tuner.running.cluster import connect
+from tuner.running.job import training_job
+from tuner.running.tune_run import Trials, resume_sweep, run_sweep
+from tuner.spec.sweep import SweepSpec
+from tuner.validation.validate import (
+    CheckedSweep,
+    ReplayedSweep,
+    check_spec,
+    require_test_split,
+    validate_sweep_file,
+)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep left: its ranked trials, the retrain's verdict and the hand-off file
+    (None where the sweep file turns retraining off, or a replay trained nothing)."""
+
+    run: SweepRun
+    retrain: RetrainSummary | None
+    best_yaml: Path | None
+    reports: list[Path]
+
+
+def run_sweep_file(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    address: str | None = None,
+    address_given_as: str = "address",
+    console: Console | None = None,
+) -> SweepOutcome:
+    """Run the sweep a file describes: validate it, search on Ray (a local instance of its
+    own, or the cluster at ``address``), rank and report, then retrain the best and write
+    ``best.yaml`` if the file asks for it.
+
+    Raises:
+        UsageError: bad input, named by file, line and field.
+    """
+    console = console or make_console()
+    with console.status("checking the data and the model"):
+        validated = validate_sweep_file(path, overrides)
+    for warning in validated.warnings:
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    checked, spec = validated.checked, validated.spec
+    started = time.monotonic()
+    with console.status("tokenizing the data once for all trials"):
+        trials = _trials(checked)
+    try:
+        connect(spec, address, address_given_as)
+    except FieldError as error:
+        raise validated.file.locate(error) from None
+    what = "replayed runs" if spec.replay else "trials"
+    console.print(
+        f"Sweep {spec.name!r}: {spec.search.num_trials} {what} of {spec.model.name_or_path}, "
+        f"optimising {spec.objective.metric} ({spec.objective.mode})"
+    )
+    return _finish(run_sweep(spec, trials, console), checked, started, console)
+
+
+def resume_sweep_folder(
+    run_dir: str | Path,
+    *,
+    address: str | None = None,
+    address_given_as: str = "address",
+    console: Console | None = None,
+) -> SweepOutcome:
+    """Finish a sweep whose driver was stopped or killed, then go on as `run_sweep_file`
+    would: no trial lost or run twice, the retrain run if it had not been.
+
+    Raises:
+        UsageError: the folder is not a sweep's, or its data or model no longer pass.
+    """
+    console = console or make_console()
+    folder, spec = load_spec(run_dir)
+    started = time.monotonic()
+    checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
+    console.print(f"Resuming sweep {spec.name!r} in {folder}")
+    return _finish(resume_sweep(folder, spec, _trials(checked)), checked, started, console)
+
+
+def retrain_sweep_folder(
+    run_dir: str | Path,
+    *,
+    top_k: int | None = None,
+    seeds: int | None = None,
+    address: str | None = None,
+    address_given_as: str = "address",
+    console: Console | None = None,
+) -> SweepOutcome:
+    """Retrain a sweep's best ``top_k`` configurations with ``seeds`` seeds each (default:
+    the sweep file's), score them on the test split, and write ``best.yaml``.
+
+    Raises:
+        UsageError: a replay, a sweep with no completed trial, bad counts, or data without a
+            test split.
+    """
+    console = console or make_console()
+    run = load_run(run_dir)
+    spec = run.spec
+    if spec.replay is not None:
+        raise UsageError(f"{run.run_dir}: a replay trained no model, so it has none to retrain")
+    top_k = spec.retrain.top_k if top_k is None else top_k
+    seeds = spec.retrain.seeds if seeds is None else seeds
+    select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
+    seed_values(spec.training.seed, seeds)
+    checked = _check_and_connect(run.run_dir, spec, address, address_given_as, console, True)
+    assert isinstance(checked, CheckedSweep)  # not a replay
+    return _retrain_and_hand_off(run, checked, top_k, seeds, console)
+
+
+def _trials(checked: CheckedSweep | ReplayedSweep) -> Trials:
+    """What answers the search's trials: a training job, or a replay's recorded curves."""
+    return checked.curves if isinstance(checked, ReplayedSweep) else training_job(checked)
+
+
+def _check_and_connect(
+    run_dir: Path,
+    spec: SweepSpec,
+    address: str | None,
+    address_given_as: str,
+    console: Console,
+    need_test: bool,
+) -> CheckedSweep | ReplayedSweep:
+    """A stored sweep's checks (its data may have moved since), then the cluster."""
+    with console.status("checking the data and the model"):
+        try:
+            checked = check_spec(spec)
+            if need_test and isinstance(checked, CheckedSweep):
+                require_test_split(checked)
+            connect(spec, address, address_given_as)
+        except FieldError as error:
+            raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
+    return checked
+
+
+def _finish(
+    run: SweepRun, checked: CheckedSweep | ReplayedSweep, started: float, console: Console
+) -> SweepOutcome:
+    """After the search: the ranking, the reports, then the retrain if the file asks for it."""
+    console.print()
+    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
+    stopped = sum(row.outcome == "stopped" for row in run.trials)
+    failed = sum(row.outcome == "failed" for row in run.trials)
+    console.print(
+        f"{len(run.trials)} trials in {time.monotonic() - started:.0f}s: "
+        f"{stopped} stopped early by the scheduler, {failed} failed."
+    )
+    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}")
+    summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
+    reports = write_reports(run, summary)  # the search is safe on disk before the retrain
+    retrain = run.spec.retrain
+    if retrain.enabled and summary is None and isinstance(checked, CheckedSweep):
+        return _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)
+    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+    return SweepOutcome(run=run, retrain=summary, best_yaml=None, reports=reports)
+
+
+def _retrain_and_hand_off(
+    run: SweepRun, checked: CheckedSweep, top_k: int, seeds: int, console: Console
+) -> SweepOutcome:
+    """Retrain the best, write retrain.json, best.yaml/json and the reports again."""
+    candidates = select_candidates(run, top_k)
+    seed_list = seed_values(run.spec.training.seed, seeds)
+    try:
+        job = training_job(checked, with_test=True)
+    except FieldError as error:
+        raise UsageError(f"{run.run_dir / SPEC_FILE}: {error}") from None
+    console.print(
+        f"\nRetraining the top {len(candidates)} configuration(s) with seeds "
+        f"{', '.join(map(str, seed_list))} at their full budget "
+        f"({len(candidates) * len(seed_list)} runs); winner by mean validation score"
+    )
+    summary = run_retrain(run, job, candidates, seed_list, console)
+    save_summary(run.run_dir, summary)
+    console.print()
+    print_retrain(console, summary)
+    train_sha256 = data_fingerprint(checked.splits.train, checked.splits.label_names)
+    best_yaml, best_json = write_best(run, summary, train_sha256)
+    reports = write_reports(run, summary)
+    console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
+    console.print(f"  train it for production: tuner train {best_yaml}")
+    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+    return SweepOutcome(run=run, retrain=summary, best_yaml=best_yaml, reports=reports)
