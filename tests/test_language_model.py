@@ -14,9 +14,11 @@ import yaml
 
 from tests.test_bad_input import assert_located, validate
 from trainables.data import load_splits
-from trainables.features import IGNORED, end_of_text_id, tokenize_splits
+from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
 from trainables.sections import DataSpec, ModelSpec
+from trainables.tasks.base import IGNORED
+from trainables.tasks.language_model import end_of_text_id
 from tuner.cli import main
 
 CAPITALS = {

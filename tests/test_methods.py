@@ -15,9 +15,9 @@ import yaml
 from transformers import AutoModelForSequenceClassification, TrainingArguments
 
 from tests.test_bad_input import assert_located, validate
-from trainables.methods import FineTuningMethod, apply_method, count_parameters
+from trainables.methods import apply_method, count_parameters
 from trainables.modeling import load_task_model
-from trainables.sections import ModelSpec
+from trainables.sections import FineTuningMethod, ModelSpec
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.cli import main
 from tuner.search.study import STUDY_FILE
@@ -38,9 +38,9 @@ def test_each_method_trains_what_it_says(tiny_model):
         return {name for name, p in model.named_parameters() if p.requires_grad}
 
     everything = trainable(FineTuningMethod())
-    half = trainable(FineTuningMethod("partial"))  # the tiny BERT has 2 layers: 1 frozen
-    head = trainable(FineTuningMethod("partial", frozen_layers="all"))
-    lora = trainable(FineTuningMethod("lora", lora_r=4, lora_target_modules="query,value"))
+    half = trainable(FineTuningMethod(method="partial"))  # the tiny BERT has 2 layers: 1 frozen
+    head = trainable(FineTuningMethod(method="partial", frozen_layers="all"))
+    lora = trainable(FineTuningMethod(method="lora", lora_r=4, lora_target_modules="query,value"))
     assert not any("embeddings" in name or "layer.0." in name for name in half)
     assert any("layer.1." in name for name in half) and half < everything
     assert head == {"classifier.weight", "classifier.bias"}

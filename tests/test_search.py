@@ -9,13 +9,11 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from tuner.search.rungs import MIN_RUNG_STEPS, fidelity_budget, rung_warnings
 from tuner.search.strategy import SAMPLERS, build_scheduler, build_searcher
 from tuner.spec.sweep import SweepSpec
-from tuner.validation.checks import resolve_objective
 from tuner.validation.sweep_file import load_sweep_file
 
 
 def _spec(write_sweep, content, overrides=()) -> SweepSpec:
-    spec = load_sweep_file(write_sweep(content), list(overrides)).spec
-    return resolve_objective(spec, num_labels=2)
+    return load_sweep_file(write_sweep(content), list(overrides)).spec
 
 
 def _proposals(spec: SweepSpec, count: int) -> list[dict]:

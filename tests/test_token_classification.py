@@ -21,10 +21,11 @@ from transformers import EvalPrediction
 from tests.test_bad_input import assert_located, validate
 from trainables.data import load_splits
 from trainables.errors import FieldError
-from trainables.features import IGNORED, tokenize_splits
+from trainables.features import tokenize_splits
 from trainables.metrics import entity_metrics
 from trainables.modeling import load_tokenizer
 from trainables.sections import DataSpec, ModelSpec
+from trainables.tasks.base import IGNORED
 from tuner.cli import main
 
 PEOPLE = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Linus", "Zyxwvut Qorple", "Marie Curie"]

@@ -15,7 +15,8 @@ from transformers import AutoModel, DataCollatorWithPadding
 
 from trainables.modeling import read_weights
 from trainables.sections import ModelSpec
-from trainables.train import COLLATORS, NonFiniteLossError, release_memory, train_and_evaluate
+from trainables.tasks.classification import SequenceClassification
+from trainables.train import NonFiniteLossError, release_memory, train_and_evaluate
 from tuner.running.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
 
 
@@ -113,7 +114,9 @@ def test_training_batches_are_drawn_by_length_unless_asked_or_unsafe(
 
         return collate_and_record
 
-    monkeypatch.setitem(COLLATORS, "sequence_classification", recording)
+    monkeypatch.setattr(
+        SequenceClassification, "collator", lambda _, tokenizer: recording(tokenizer)
+    )
     train_and_evaluate(job, {"per_device_train_batch_size": 16}, lambda _: None, tmp_path)
 
     # The training batches: wider than the validation batches.

@@ -20,6 +20,7 @@ import pandas as pd
 from trainables.errors import FieldError
 from trainables.locations import resolve
 from trainables.sections import DataSpec
+from trainables.tasks import task_named
 
 SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -57,11 +58,12 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
             train a classifier (one class only, or a label outside ``data.labels``).
     """
     raw = _read_hub(data) if data.hub is not None else _read_local(data)
-    if task == "causal_lm":  # text to model: no labels
+    labels = task_named(task).labels
+    if labels == "none":  # text to model: no labels
         tables = {name: _texts(frame, data, name) for name, frame in raw.items()}
         label_names: tuple[str, ...] = ()
     else:
-        per_word = task == "token_classification"
+        per_word = labels == "per_word"
         tables = {name: _normalise(frame, data, name, per_word) for name, frame in raw.items()}
         label_names, tables = _encode_labels(tables, data, raw, per_word)
     tables = _carve_missing_splits(tables, data)

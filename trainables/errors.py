@@ -18,3 +18,8 @@ class FieldError(UsageError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class MethodError(ValueError):
+    """A fine-tuning method setting is out of range, or the method cannot be applied to this
+    model."""

@@ -9,9 +9,8 @@ length (`SimilarLengthBatches`), in random order, for the same reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import datasets
 import numpy as np
@@ -22,6 +21,7 @@ from torch.utils.data import Sampler
 from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits
+from trainables.tasks import task_named
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,10 @@ def tokenize_splits(
 ) -> Features:
     """Tokenize every split, truncating to ``max_length`` tokens.
 
-    For token classification, each word's tag goes to its first sub-word token; the other
-    sub-words and the special tokens get -100, which the loss and the metrics skip. For
-    language modelling, each text ends with the end-of-text token and is its own label; with
-    responses, the prompt's tokens get -100, so the loss counts the response only.
+    Each task encodes its own rows (`trainables.tasks.base.Task.encode`).
     """
     datasets.disable_progress_bars()
-    encoder = ENCODERS[task]
+    encoder = task_named(task).encode
 
     def encode(frame: pd.DataFrame) -> datasets.Dataset:
         table = datasets.Dataset.from_pandas(frame, preserve_index=False)
@@ -143,81 +140,3 @@ def length_predicts_label(lengths: np.ndarray, labels: np.ndarray, batch_size: i
     by_length = np.fromiter(sampler, dtype=np.int64)
     at_random = np.random.default_rng(0).permutation(len(lengths))
     return purity(by_length) - purity(at_random) > 0.1
-
-
-IGNORED = -100  # the label the loss and the metrics skip
-
-
-def _label_texts(
-    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> Any:
-    texts = [batch[column] for column in ("text", "text_pair") if column in batch]
-    encoded = tokenizer(*texts, truncation=True, max_length=max_length)
-    encoded["labels"] = batch["label"]
-    return encoded
-
-
-def _tag_first_subwords(
-    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> Any:
-    encoded = tokenizer(
-        batch["text"], is_split_into_words=True, truncation=True, max_length=max_length
-    )
-    labels = []
-    for row, tags in enumerate(batch["label"]):
-        previous = None
-        row_labels = []
-        for word in encoded.word_ids(row):
-            row_labels.append(IGNORED if word is None or word == previous else tags[word])
-            previous = word
-        labels.append(row_labels)
-    encoded["labels"] = labels
-    return encoded
-
-
-def end_of_text_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
-    """The token that ends a text: the tokenizer's EOS, or a BERT-style SEP."""
-    if tokenizer.eos_token_id is not None:
-        return int(tokenizer.eos_token_id)
-    return None if tokenizer.sep_token_id is None else int(tokenizer.sep_token_id)
-
-
-def _language_model_rows(
-    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> dict[str, list[list[int]]]:
-    end = end_of_text_id(tokenizer)
-    assert end is not None  # tuner.validation.validate refuses tokenizers without one
-    start = [] if tokenizer.bos_token_id is None else [int(tokenizer.bos_token_id)]
-    texts = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
-    responses = (
-        tokenizer(batch["response"], add_special_tokens=False)["input_ids"]
-        if "response" in batch
-        else None
-    )
-    rows: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
-    for index, text in enumerate(texts):
-        if responses is None:
-            ids = [*start, *text, end][:max_length]
-            labels = list(ids)
-        else:
-            prompt, answer = [*start, *text], [*responses[index], end]
-            if len(prompt) + len(answer) > max_length:
-                # Keep the prompt's end, nearest the response, and at least half the room
-                # (or the whole response) for the response the loss counts.
-                room = max_length - min(len(answer), max_length // 2)
-                prompt = prompt[max(0, len(prompt) - room) :] if room > 0 else []
-                answer = answer[: max_length - len(prompt)]
-            ids = prompt + answer
-            labels = [IGNORED] * len(prompt) + answer
-        rows["input_ids"].append(ids)
-        rows["attention_mask"].append([1] * len(ids))
-        rows["labels"].append(labels)
-    return rows
-
-
-# How each task turns a batch of rows into model inputs and labels.
-ENCODERS: dict[str, Callable[[dict[str, list[Any]], PreTrainedTokenizerBase, int], Any]] = {
-    "sequence_classification": _label_texts,
-    "token_classification": _tag_first_subwords,
-    "causal_lm": _language_model_rows,
-}

@@ -1,5 +1,6 @@
-"""Which parameters a trial trains: all of them (``full``), the upper layers and the head
-(``partial``), or low-rank adapters beside frozen weights (``lora``, through peft).
+"""Applying a fine-tuning method to a model: freezing the bottom layers (``partial``) or adding
+low-rank adapters (``lora``, through peft). The methods and their settings are defined, and
+validated, once: `trainables.sections.FineTuningMethod`.
 
 A trial's hyperparameters carry the method and its settings next to the ``TrainingArguments``
 keywords; `split_method` tells them apart, and `apply_method` prepares the model.
@@ -7,102 +8,24 @@ keywords; `split_method` tells them apart, and `apply_method` prepares the model
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from torch import nn
 from transformers import PreTrainedModel
 
-from trainables.sections import METHOD_SETTINGS
-
-
-class MethodError(ValueError):
-    """A method setting is out of range, or the method cannot be applied to this model."""
-
-
-EXPECTED = {
-    "method": "one of full, partial, lora",
-    "lora_r": "an integer rank of at least 1",
-    "lora_alpha": "a positive scale",
-    "lora_dropout": "a probability in [0, 1)",
-    "frozen_layers": "a count of layers (0 or more), or all",
-    "lora_target_modules": "comma-separated module names, such as 'query,value'",
-}
-
-
-@dataclass(frozen=True)
-class FineTuningMethod:
-    """A method and its settings; each setting applies to one method only."""
-
-    method: Literal["full", "partial", "lora"] = "full"
-    frozen_layers: int | Literal["all"] | None = None
-    """partial: the embeddings and this many bottom layers stay frozen; ``all``: only the
-    task head trains. Default: half the layers."""
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: str | None = None
-    """lora: comma-separated names of the modules that get adapters (``query,value``).
-    Default: peft's choice for the model's type."""
-
-    def __post_init__(self) -> None:
-        problems = {
-            "method": self.method not in METHOD_SETTINGS,
-            "lora_r": isinstance(self.lora_r, bool)
-            or not isinstance(self.lora_r, int)
-            or self.lora_r < 1,
-            "lora_alpha": isinstance(self.lora_alpha, bool)
-            or not isinstance(self.lora_alpha, int | float)
-            or self.lora_alpha <= 0,
-            "lora_dropout": not isinstance(self.lora_dropout, int | float)
-            or not 0 <= self.lora_dropout < 1,
-            "frozen_layers": not (
-                self.frozen_layers in (None, "all")
-                or (isinstance(self.frozen_layers, int) and self.frozen_layers >= 0)
-            ),
-            "lora_target_modules": self.lora_target_modules is not None
-            and not (isinstance(self.lora_target_modules, str) and self.target_modules()),
-        }
-        for name, bad in problems.items():
-            if bad:
-                raise MethodError(f"{name}={getattr(self, name)!r}: {EXPECTED[name]}")
-
-    def settings(self) -> dict[str, Any]:
-        """The method and the settings that apply to it, as a trial's hyperparameters hold
-        them."""
-        return {
-            "method": self.method,
-            **{name: getattr(self, name) for name in METHOD_SETTINGS[self.method]},
-        }
-
-    def target_modules(self) -> list[str] | None:
-        if self.lora_target_modules is None:
-            return None
-        return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
-
-
-METHOD_KEYS = frozenset(
-    field.name for field in dataclasses.fields(FineTuningMethod)
-)  # method, frozen_layers, lora_r, ...
+from trainables.errors import MethodError
+from trainables.sections import METHOD_KEYS, FineTuningMethod
+from trainables.tasks import task_named
 
 
 def split_method(hyperparameters: Mapping[str, Any]) -> tuple[FineTuningMethod, dict[str, Any]]:
     """(the fine-tuning method, the ``TrainingArguments`` keywords)."""
-    method = FineTuningMethod(
-        **{key: value for key, value in hyperparameters.items() if key in METHOD_KEYS}
+    method = FineTuningMethod.of(
+        {key: value for key, value in hyperparameters.items() if key in METHOD_KEYS}
     )
     arguments = {key: value for key, value in hyperparameters.items() if key not in METHOD_KEYS}
     return method, arguments
-
-
-# peft's name for each task: it keeps the new head trainable beside the adapters.
-LORA_TASKS = {
-    "sequence_classification": "SEQ_CLS",
-    "token_classification": "TOKEN_CLS",
-    "causal_lm": "CAUSAL_LM",
-}
 
 
 def apply_method(
@@ -121,9 +44,9 @@ def apply_method(
 
         check_lora_targets(model, method.target_modules())
         config = LoraConfig(
-            task_type=LORA_TASKS[task],
+            task_type=task_named(task).peft_task_type,
             r=method.lora_r,
-            lora_alpha=method.lora_alpha,
+            lora_alpha=method.lora_alpha,  # type: ignore[arg-type]  # peft takes a float too
             lora_dropout=method.lora_dropout,
             target_modules=method.target_modules(),
         )

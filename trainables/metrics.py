@@ -1,8 +1,8 @@
-"""Evaluation metrics per task, and which direction is better for each.
+"""The scores an evaluation computes, and which direction is better for each.
 
-The objective in a sweep file must name one of these; `tuner.validation.checks` rejects any other
-a trial starts. The classification scores are computed here with NumPy: importing
-scikit-learn's metrics costs each trial process about a second of CPU at start-up.
+Each task lists the scores it reports (`trainables.tasks`); a sweep's objective must name one.
+The classification scores are computed here with NumPy: importing scikit-learn's metrics
+costs each trial process about a second of CPU at start-up.
 """
 
 from __future__ import annotations
@@ -18,38 +18,6 @@ import numpy as np
 class MetricInfo:
     higher_is_better: bool
     binary_only: bool = False
-
-
-CLASSIFICATION_METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo(higher_is_better=True),
-    "f1_macro": MetricInfo(higher_is_better=True),
-    "precision_macro": MetricInfo(higher_is_better=True),
-    "recall_macro": MetricInfo(higher_is_better=True),
-    "roc_auc": MetricInfo(higher_is_better=True, binary_only=True),
-    "eval_loss": MetricInfo(higher_is_better=False),
-}
-
-# Entity-level scores (seqeval, micro-averaged over entity types, as CoNLL scores them) and
-# the share of words tagged right.
-ENTITY_METRICS: dict[str, MetricInfo] = {
-    "f1": MetricInfo(higher_is_better=True),
-    "precision": MetricInfo(higher_is_better=True),
-    "recall": MetricInfo(higher_is_better=True),
-    "accuracy": MetricInfo(higher_is_better=True),
-    "eval_loss": MetricInfo(higher_is_better=False),
-}
-
-# How well the model predicts the evaluation text: its loss, and exp(loss).
-LANGUAGE_MODEL_METRICS: dict[str, MetricInfo] = {
-    "eval_loss": MetricInfo(higher_is_better=False),
-    "perplexity": MetricInfo(higher_is_better=False),
-}
-
-TASK_METRICS: dict[str, dict[str, MetricInfo]] = {
-    "sequence_classification": CLASSIFICATION_METRICS,
-    "token_classification": ENTITY_METRICS,
-    "causal_lm": LANGUAGE_MODEL_METRICS,
-}
 
 
 def perplexity(loss: float) -> float:

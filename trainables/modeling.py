@@ -7,16 +7,12 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from huggingface_hub import snapshot_download
 from transformers import (
     AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
     PretrainedConfig,
     PreTrainedModel,
@@ -27,6 +23,7 @@ from transformers.utils import logging as hf_logging
 from trainables.errors import FieldError
 from trainables.locations import is_local_reference, resolve
 from trainables.sections import ModelSpec
+from trainables.tasks import task_named
 
 
 def model_location(model: ModelSpec) -> str:
@@ -69,14 +66,6 @@ def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
         ) from None
 
 
-# The model class with the head each task needs.
-TASK_MODELS: dict[str, Any] = {
-    "sequence_classification": AutoModelForSequenceClassification,
-    "token_classification": AutoModelForTokenClassification,
-    "causal_lm": AutoModelForCausalLM,
-}
-
-
 def load_task_model(
     model: ModelSpec,
     label_names: tuple[str, ...],
@@ -97,30 +86,21 @@ def load_task_model(
             None,
             config=config,
             state_dict=weights.state_dict(),
-            ignore_mismatched_sizes=task != "causal_lm",
+            ignore_mismatched_sizes=task_named(task).fresh_head,
         )
         # Loaded from no path, the model would name itself "None", which peft then looks up
         # on the hub; it keeps the folder its weights came from.
         loaded.config.name_or_path = loaded.name_or_path = weights.config.name_or_path
         return loaded
-    return TASK_MODELS[task].from_pretrained(
+    kind = task_named(task)
+    return kind.auto_model().from_pretrained(
         model_location(model),
         revision=model.revision,
         trust_remote_code=model.trust_remote_code,
         # A head for other labels gives way to a fresh one.
-        ignore_mismatched_sizes=task != "causal_lm",
-        **_head_labels(label_names, task),
+        ignore_mismatched_sizes=kind.fresh_head,
+        **kind.head_arguments(label_names),
     )
-
-
-def _head_labels(label_names: tuple[str, ...], task: str) -> dict[str, Any]:
-    if task == "causal_lm":
-        return {}
-    return {
-        "num_labels": len(label_names),
-        "id2label": dict(enumerate(label_names)),
-        "label2id": {name: index for index, name in enumerate(label_names)},
-    }
 
 
 # safetensors' names for the tensor types it stores.
@@ -188,7 +168,7 @@ def read_weights(
     files = _weight_files(folder)
     if not files or sum(path.stat().st_size for path in files) > SHARED_WEIGHTS_LIMIT:
         return None
-    config = AutoConfig.from_pretrained(str(folder), **_head_labels(label_names, task))
+    config = AutoConfig.from_pretrained(str(folder), **task_named(task).head_arguments(label_names))
     config.name_or_path = location  # a hub model keeps its id, not the cache's folder
     blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
     for blob, path in zip(blobs, files, strict=True):
@@ -199,7 +179,7 @@ def read_weights(
                 "model.name_or_path", f"{path} is not a readable safetensors file ({error})"
             ) from None
     with torch.device("meta"):  # a weightless instance, only to learn its class
-        model_class = type(TASK_MODELS[task].from_config(config))
+        model_class = type(task_named(task).auto_model().from_config(config))
     return ModelWeights(config=config, model_class=model_class, files=blobs)
 
 
@@ -286,4 +266,5 @@ def load_skeleton(
     )
     hf_logging.set_verbosity_error()
     with torch.device("meta"):
-        return TASK_MODELS[task].from_config(config, trust_remote_code=model.trust_remote_code)
+        auto_model = task_named(task).auto_model()
+        return auto_model.from_config(config, trust_remote_code=model.trust_remote_code)

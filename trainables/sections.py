@@ -7,9 +7,24 @@ on nothing of `tuner` (the driver); `tuner.spec.sweep` builds the whole sweep fi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from trainables.errors import MethodError
+from trainables.tasks import TASKS
 
 
 class Section(BaseModel):
@@ -84,24 +99,23 @@ class DataSpec(Section):
 
 
 class TaskSpec(Section):
-    """What the model learns: a label per text (or text pair), a tag per word, or the text
-    itself.
+    """What the model learns: one of the registered tasks (`trainables.tasks`), such as a
+    label per text (or text pair), a tag per word, or the text itself."""
 
-    For ``token_classification``, ``data.text_column`` holds each sentence's words (a list,
-    or a string split on spaces) and ``data.label_column`` their tags (BIO names or ids). For
-    ``causal_lm``, ``data.text_column`` holds the text to model, or the prompts when
-    ``data.response_column`` gives their responses.
-    """
+    type: str = "sequence_classification"
 
-    type: Literal["sequence_classification", "token_classification", "causal_lm"] = (
-        "sequence_classification"
-    )
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"no such task; choose one of: {', '.join(TASKS)}")
+        return value
 
 
 class TrainingSpec(BaseModel):
     """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
 
-    `tuner.validation.checks` rejects keys that `TrainingArguments` does not have. The tuner's own keys:
+    Keys that `TrainingArguments` does not have are refused before any trial. The tuner's own keys:
     ``evaluations_per_epoch`` sets how often a trial evaluates and reports;
     ``batches_by_length`` draws each training batch from rows of about the same length, in
     random order (less padding, so cheaper steps, on the same data); false gives the Trainer's
@@ -123,9 +137,96 @@ class TrainingSpec(BaseModel):
         return values
 
 
-# Each fine-tuning method's own settings (see `trainables.methods`).
-METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
-    "full": (),
-    "partial": ("frozen_layers",),
-    "lora": ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
-}
+class FineTuningMethod(Section):
+    """Which parameters a trial trains, and the method's own settings: all of them
+    (``full``), the upper layers and the head (``partial``), or low-rank adapters beside frozen
+    weights (``lora``, through peft). Each setting applies to one method only (its ``method``
+    below); its description is what the error says when a value is out of range.
+
+    A trial's hyperparameters carry the method and its settings next to the
+    ``TrainingArguments`` keywords (see `trainables.methods.split_method`).
+    """
+
+    method: Literal["full", "partial", "lora"] = Field(
+        "full", description="one of full, partial, lora"
+    )
+    frozen_layers: Annotated[StrictInt, Field(ge=0)] | Literal["all"] | None = Field(
+        None,
+        description="a count of layers (0 or more), or all",
+        json_schema_extra={"method": "partial"},
+    )
+    """partial: the embeddings and this many bottom layers stay frozen; ``all``: only the
+    task head trains. Default: half the layers."""
+    lora_r: Annotated[StrictInt, Field(ge=1)] = Field(
+        8, description="an integer rank of at least 1", json_schema_extra={"method": "lora"}
+    )
+    lora_alpha: Annotated[StrictInt | StrictFloat, Field(gt=0)] = Field(
+        16, description="a positive scale", json_schema_extra={"method": "lora"}
+    )
+    lora_dropout: Annotated[StrictInt | StrictFloat, Field(ge=0, lt=1)] = Field(
+        0.05, description="a probability in [0, 1)", json_schema_extra={"method": "lora"}
+    )
+    lora_target_modules: StrictStr | None = Field(
+        None,
+        description="comma-separated module names, such as 'query,value'",
+        json_schema_extra={"method": "lora"},
+    )
+    """lora: comma-separated names of the modules that get adapters (``query,value``).
+    Default: peft's choice for the model's type."""
+
+    @field_validator("lora_target_modules")
+    @classmethod
+    def _some_names(cls, value: str | None) -> str | None:
+        if value is not None and not _names(value):
+            raise ValueError("no module names")
+        return value
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> FineTuningMethod:
+        """The method that ``values`` (a trial's method settings) describe.
+
+        Raises:
+            MethodError: a setting out of range, naming it and what it takes.
+        """
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as error:
+            detail = error.errors()[0]
+            name = str(detail["loc"][0]) if detail["loc"] else "method"
+            if name not in cls.model_fields:
+                known = ", ".join(cls.model_fields)
+                raise MethodError(f"{name} is no method setting; known: {known}") from None
+            expected = cls.model_fields[name].description
+            raise MethodError(f"{name}={values.get(name)!r}: {expected}") from None
+
+    def settings(self) -> dict[str, Any]:
+        """The method and the settings that apply to it, as a trial's hyperparameters hold
+        them."""
+        return {
+            "method": self.method,
+            **{name: getattr(self, name) for name in METHOD_SETTINGS[self.method]},
+        }
+
+    def target_modules(self) -> list[str] | None:
+        return None if self.lora_target_modules is None else _names(self.lora_target_modules)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _settings_of_each_method() -> dict[str, tuple[str, ...]]:
+    methods = typing.get_args(FineTuningMethod.model_fields["method"].annotation)
+    owner = {
+        name: (field.json_schema_extra or {}).get("method")
+        for name, field in FineTuningMethod.model_fields.items()
+        if isinstance(field.json_schema_extra, dict)
+    }
+    return {method: tuple(n for n, m in owner.items() if m == method) for method in methods}
+
+
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = _settings_of_each_method()
+"""Each fine-tuning method's own settings: full (), partial (frozen_layers,), lora (lora_r,
+lora_alpha, lora_dropout, lora_target_modules)."""
+
+METHOD_KEYS = frozenset(FineTuningMethod.model_fields)  # method, frozen_layers, lora_r, ...

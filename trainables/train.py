@@ -24,9 +24,6 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 from transformers import (
-    DataCollatorForSeq2Seq,
-    DataCollatorForTokenClassification,
-    DataCollatorWithPadding,
     PreTrainedTokenizerBase,
     PrinterCallback,
     Trainer,
@@ -38,16 +35,11 @@ from transformers import (
     set_seed,
 )
 
-from trainables.features import (
-    IGNORED,
-    Features,
-    SimilarLengthBatches,
-    length_predicts_label,
-)
+from trainables.features import Features, SimilarLengthBatches, length_predicts_label
 from trainables.methods import apply_method, count_parameters, split_method
-from trainables.metrics import classification_metrics, entity_metrics, perplexity
 from trainables.modeling import ModelWeights, load_task_model
 from trainables.sections import ModelSpec, TrainingSpec
+from trainables.tasks import task_named
 
 
 class Report(Protocol):
@@ -136,12 +128,12 @@ def train_and_evaluate(
         NonFiniteLossError: the training or evaluation loss became NaN or infinite.
     """
     features = job.features
+    task = task_named(job.task)
     method, training_hyperparameters = split_method(hyperparameters)
     arguments = {
         "logging_steps": 10,
         "dataloader_pin_memory": torch.cuda.is_available(),
-        # A language model's evaluation needs its loss only, not vocabulary-wide logits.
-        "prediction_loss_only": job.task == "causal_lm",
+        "prediction_loss_only": task.loss_only,
         **job.training.arguments(),
         **training_hyperparameters,
         "output_dir": str(output_dir),
@@ -164,7 +156,7 @@ def train_and_evaluate(
         load_task_model(job.model, features.label_names, job.task, job.weights), method, job.task
     )
     reporter.parameters = count_parameters(model)
-    reporter.language_model = job.task == "causal_lm"
+    reporter.add_scores = task.add_scores
     trainer = _Trainer(
         _lengths_for_batches(job, args.train_batch_size),
         model=model,
@@ -172,8 +164,8 @@ def train_and_evaluate(
         train_dataset=features.train,
         eval_dataset=features.validation,
         processing_class=job.tokenizer,
-        data_collator=COLLATORS[job.task](job.tokenizer),
-        compute_metrics=SCORERS[job.task](features.label_names),
+        data_collator=task.collator(job.tokenizer),
+        compute_metrics=task.scorer(features.label_names),
         callbacks=[
             _EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints),
             reporter,
@@ -185,9 +177,9 @@ def train_and_evaluate(
     final = reporter.last
     if features.test is not None:
         trainer.remove_callback(reporter)  # the test score is no evaluation of the schedule
-        test = _without_timings(trainer.evaluate(features.test, metric_key_prefix="test"))
-        if job.task == "causal_lm":
-            test["test_perplexity"] = perplexity(test["test_loss"])
+        test = task.add_scores(
+            _without_timings(trainer.evaluate(features.test, metric_key_prefix="test"))
+        )
         final = {**final, **test}  # test_accuracy, test_loss, ...
         report(final)
     if save_to is not None:
@@ -201,7 +193,7 @@ def _lengths_for_batches(job: TrainingJob, batch_size: int) -> np.ndarray | None
     if not job.training.batches_by_length:
         return None
     lengths = job.features.train_lengths
-    if job.task == "sequence_classification":
+    if task_named(job.task).length_may_predict_label():
         labels = np.asarray(job.features.train.with_format("numpy")["labels"][:])
         if length_predicts_label(lengths, labels, batch_size):
             return None
@@ -220,28 +212,6 @@ class _Trainer(Trainer):
         if self.train_lengths is None or self.args.train_sampling_strategy != "random":
             return super()._get_train_sampler(train_dataset)
         return SimilarLengthBatches(self.train_lengths, self.args.train_batch_size)
-
-
-def _language_model_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
-    if tokenizer.pad_token is None:  # GPT-style tokenizers have none; padding is masked anyway
-        tokenizer.pad_token = tokenizer.eos_token
-    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORED)
-
-
-# Each task's batches: padded to their longest row, tags and language-model labels with the
-# ignored label.
-COLLATORS: dict[str, Callable[[PreTrainedTokenizerBase], Any]] = {
-    "sequence_classification": DataCollatorWithPadding,
-    "token_classification": DataCollatorForTokenClassification,
-    "causal_lm": _language_model_collator,
-}
-
-# Each task's scores beside the loss; a language model has the loss (and its perplexity) only.
-SCORERS: dict[str, Callable[[tuple[str, ...]], Callable[[object], dict[str, float]] | None]] = {
-    "sequence_classification": lambda labels: classification_metrics(len(labels)),
-    "token_classification": entity_metrics,
-    "causal_lm": lambda labels: None,
-}
 
 
 def _save_for_production(trainer: Trainer, folder: Path) -> None:
@@ -353,7 +323,7 @@ class _ReportEvaluations(TrainerCallback):
         self.cpu_at_start = time.process_time()
         self.to_first_step: float | None = None
         self.parameters = (0, 0)  # trainable, all
-        self.language_model = False  # reports carry the perplexity too
+        self.add_scores: Callable[[dict[str, float]], dict[str, float]] = dict  # the task's
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
@@ -392,8 +362,7 @@ class _ReportEvaluations(TrainerCallback):
             for key, value in _without_timings(metrics or {}).items()
         }
         _check_finite("evaluation loss", scores.get("eval_loss", 0.0), state)
-        if self.language_model:
-            scores["perplexity"] = perplexity(scores["eval_loss"])
+        scores = self.add_scores(scores)
         epoch = round(state.epoch or 0.0, 4)
         self.last = {
             **scores,

@@ -18,14 +18,15 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from trainables.errors import UsageError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
-from trainables.methods import METHOD_KEYS, FineTuningMethod, MethodError, split_method
-from trainables.sections import DataSpec, ModelSpec, TaskSpec
+from trainables.methods import split_method
+from trainables.sections import DataSpec, FineTuningMethod, ModelSpec, TaskSpec, TrainingSpec
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.records import Interval, RetrainSummary
+from tuner.spec.sweep import Mode
 from tuner.validation.sweep_file import load_yaml_model
 
 BEST_YAML = "best.yaml"
@@ -39,7 +40,7 @@ class Scores(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: str
-    mode: str
+    mode: Mode
     seeds: list[int]
     validation: Interval
     test_metric: str
@@ -62,8 +63,8 @@ class HandOff(BaseModel):
     task: TaskSpec
     training_arguments: dict[str, Any]
     """Keywords for ``transformers.TrainingArguments(**training_arguments)``."""
-    method: dict[str, Any] = Field(default_factory=lambda: {"method": "full"})
-    """The fine-tuning method and its settings (`trainables.methods.FineTuningMethod`)."""
+    method: FineTuningMethod = FineTuningMethod()
+    """The fine-tuning method and the settings that apply to it."""
     evaluations_per_epoch: int = Field(1, ge=1)
     batches_by_length: bool = False
     """Training batches of rows of about the same length; files written before this key
@@ -71,6 +72,21 @@ class HandOff(BaseModel):
     train_data_sha256: str
     scores: Scores | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+
+    @field_serializer("method")
+    def _settings_only(self, method: FineTuningMethod) -> dict[str, Any]:
+        return method.settings()  # the file names the settings that apply, no others
+
+    def training(self) -> TrainingSpec:
+        """The fixed training settings, as a sweep's trials had them."""
+        arguments = {k: v for k, v in self.training_arguments.items() if k != "output_dir"}
+        return TrainingSpec.model_validate(
+            {
+                **arguments,
+                "evaluations_per_epoch": self.evaluations_per_epoch,
+                "batches_by_length": self.batches_by_length,
+            }
+        )
 
 
 def data_fingerprint(train: pd.DataFrame, label_names: tuple[str, ...]) -> str:
@@ -115,7 +131,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
         ),
         task=spec.task,
         training_arguments=arguments,
-        method=method.settings(),
+        method=method,
         evaluations_per_epoch=spec.training.evaluations_per_epoch,
         batches_by_length=spec.training.batches_by_length,
         train_data_sha256=train_sha256,
@@ -163,23 +179,13 @@ def package_versions() -> dict[str, str]:
 
 
 def check_arguments(handoff: HandOff) -> None:
-    """``training_arguments`` must be what ``TrainingArguments`` accepts, and ``method`` a
-    fine-tuning method with settings in range.
+    """``training_arguments`` must be what ``TrainingArguments`` accepts (the method and its
+    settings were checked as the file was read).
 
     Raises:
         UsageError: an unknown keyword or a value it rejects.
     """
     from transformers import TrainingArguments
-
-    try:
-        FineTuningMethod(**handoff.method)
-    except MethodError as error:
-        raise UsageError(f"method: {error}") from None
-    except TypeError:
-        known = ", ".join(sorted(METHOD_KEYS))
-        raise UsageError(
-            f"method: unknown setting among {sorted(handoff.method)}; known: {known}"
-        ) from None
 
     try:
         TrainingArguments(**handoff.training_arguments)

@@ -16,7 +16,6 @@ from trainables.data import load_splits
 from trainables.errors import FieldError, UsageError
 from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
-from trainables.sections import TrainingSpec
 from trainables.train import BOOKKEEPING, TrainingJob, train_and_evaluate
 from tuner.handoff.best_file import BEST_YAML, HandOff, check_arguments, data_fingerprint
 from tuner.results.folder import write_atomically
@@ -60,16 +59,9 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
             "[yellow]warning[/]: the training data differ from the data the sweep tuned on "
             "(train_data_sha256); the scores in the file may not carry over"
         )
-    arguments = {k: v for k, v in handoff.training_arguments.items() if k != "output_dir"}
     job = TrainingJob(
         model=handoff.model,
-        training=TrainingSpec.model_validate(
-            {
-                **arguments,
-                "evaluations_per_epoch": handoff.evaluations_per_epoch,
-                "batches_by_length": handoff.batches_by_length,
-            }
-        ),
+        training=handoff.training(),
         features=tokenize_splits(splits, tokenizer, handoff.data.max_length, handoff.task.type),
         tokenizer=tokenizer,
         task=handoff.task.type,
@@ -83,7 +75,7 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
             console.print(f"epoch {metrics.get('epoch', 0):g}: {scores}")
 
     final = train_and_evaluate(
-        job, handoff.method, report=report, output_dir=output, save_to=output
+        job, handoff.method.settings(), report=report, output_dir=output, save_to=output
     )
     if main_process:
         write_atomically(output / METRICS_FILE, json.dumps(final, indent=2) + "\n")

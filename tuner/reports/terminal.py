@@ -19,6 +19,7 @@ from tuner.results.formatting import (
 )
 from tuner.results.ranking import TrialRow
 from tuner.results.records import RetrainSummary
+from tuner.spec.sweep import Mode
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +57,7 @@ def ranking_cells(rows: list[TrialRow], metric: str) -> tuple[list[str], list[li
 LEFT_ALIGNED = ("trial", "status")  # ranked-table columns read as text; the rest are numbers
 
 
-def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: str) -> None:
+def print_ranking(console: Console, rows: list[TrialRow], metric: str, mode: Mode) -> None:
     """The ranked trials: best first, with status, score, epochs, time and settings."""
     headers, cells = ranking_cells(rows, metric)
     table = Table(

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from trainables.errors import UsageError
 from tuner.results.ranking import TrialRow, rank, read_trials
-from tuner.spec.sweep import SweepSpec
+from tuner.spec.sweep import Mode, SweepSpec
 
 SPEC_FILE = "sweep.yaml"
 
@@ -30,8 +30,8 @@ class SweepRun:
     trials: list[TrialRow]
 
     @property
-    def mode(self) -> str:
-        return self.spec.objective.mode or "max"
+    def mode(self) -> Mode:
+        return self.spec.objective.mode
 
 
 def save_spec(run_dir: Path, spec: SweepSpec) -> None:
@@ -73,7 +73,7 @@ def load_run(run_dir: Path | str) -> SweepRun:
     trials = read_trials(run_dir, spec)
     if not trials:
         raise UsageError(f"{run_dir} has no trial results yet; wait for the first trial to start")
-    return SweepRun(run_dir=run_dir, spec=spec, trials=rank(trials, spec.objective.mode or "max"))
+    return SweepRun(run_dir=run_dir, spec=spec, trials=rank(trials, spec.objective.mode))
 
 
 def write_atomically(path: Path, text: str) -> None:

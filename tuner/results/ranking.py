@@ -12,12 +12,19 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tuner.spec.sweep import SweepSpec
+from tuner.spec.sweep import Mode, SweepSpec
+
+Outcome = Literal["completed", "stopped", "failed", "running", "pending", "paused"]
+"""How a trial ended, or where it stands while the sweep runs."""
 
 # Tune's name for a trial's status in its experiment state, and ours.
-_LIVE_STATUSES = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
+_LIVE_STATUSES: dict[str, Outcome] = {
+    "RUNNING": "running",
+    "PENDING": "pending",
+    "PAUSED": "paused",
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class TrialRow:
     """One trial as the reports show it."""
 
     trial_id: str
-    outcome: str  # completed | stopped | failed | running | pending | paused
+    outcome: Outcome
     status: str  # e.g. "stopped by ASHA after 1 epoch", "failed: <reason>"
     objective: float | None
     epochs: float
@@ -86,7 +93,7 @@ def read_trials(experiment_dir: Path, spec: SweepSpec) -> list[TrialRow]:
     return rows
 
 
-def rank(rows: list[TrialRow], mode: str) -> list[TrialRow]:
+def rank(rows: list[TrialRow], mode: Mode) -> list[TrialRow]:
     """Best first; trials without a score (failed, never reported) last."""
     sign = -1.0 if mode == "max" else 1.0
 
@@ -156,7 +163,7 @@ def _trial_states(experiment_dir: Path) -> dict[str, tuple[str, int]]:
 
 def _status(
     error: str | None, live: str | None, last: dict[str, Any], spec: SweepSpec, restarts: int
-) -> tuple[str, str]:
+) -> tuple[Outcome, str]:
     # error.txt keeps a trial's errors even after Tune restarted it and it finished; Tune's
     # own status says whether the last attempt failed (without it, the file has to).
     if error is not None and live in (None, "ERROR"):
@@ -169,7 +176,9 @@ def _status(
     return outcome, status
 
 
-def _unfailed_status(live: str | None, last: dict[str, Any], spec: SweepSpec) -> tuple[str, str]:
+def _unfailed_status(
+    live: str | None, last: dict[str, Any], spec: SweepSpec
+) -> tuple[Outcome, str]:
     if live in _LIVE_STATUSES:
         where = f", at epoch {float(last['epoch']):g}" if "epoch" in last else ""
         return _LIVE_STATUSES[live], _LIVE_STATUSES[live] + where

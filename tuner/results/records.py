@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tuner.results.folder import write_atomically
+from tuner.spec.sweep import Mode
 
 RETRAIN_FILE = "retrain.json"
 CONFIDENCE = 0.95
@@ -61,7 +62,7 @@ class RetrainSummary(Record):
 
     metric: str
     test_metric: str
-    mode: str
+    mode: Mode
     confidence: float
     seeds: list[int]
     candidates: list[Candidate]

@@ -14,6 +14,7 @@ from trainables.errors import UsageError
 from tuner.results.folder import SweepRun
 from tuner.results.ranking import TrialRow
 from tuner.results.records import CONFIDENCE, Candidate, Interval, RetrainSummary, SeedRun, Tie
+from tuner.spec.sweep import Mode
 
 
 def select_candidates(run: SweepRun, top_k: int) -> list[TrialRow]:
@@ -56,7 +57,7 @@ def summarise(
     candidates: list[TrialRow],
     seeds: list[int],
     metric: str,
-    mode: str,
+    mode: Mode,
     seconds: float,
     experiment: str,
 ) -> RetrainSummary:
@@ -99,7 +100,7 @@ def summarise(
     )
 
 
-def select_winner(validation: dict[str, list[float]], mode: str) -> list[str]:
+def select_winner(validation: dict[str, list[float]], mode: Mode) -> list[str]:
     """Candidates best first by mean validation score; the test split plays no part.
 
     Ties on the mean are broken by the smaller spread, then by the order given (the

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from tuner.results.formatting import format_params, format_seconds, make_console
 from tuner.results.ranking import failure_reason, stopped_early
+from tuner.spec.sweep import Mode
 
 
 class ProgressPrinter(Callback):
@@ -23,7 +24,7 @@ class ProgressPrinter(Callback):
         self,
         console: Console,
         metric: str,
-        mode: str,
+        mode: Mode,
         total: int,
         describe: Callable[[dict[str, Any]], str] = format_params,
     ) -> None:

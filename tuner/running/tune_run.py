@@ -45,7 +45,6 @@ def run_sweep(spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
     save_spec(run_dir, spec)
 
     metric, mode = spec.objective.metric, spec.objective.mode
-    assert mode is not None  # tuner.validation.checks.resolve_objective fills it in
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import optuna
 import optuna.distributions as od
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from trainables.sections import (
     DataSpec,
@@ -22,18 +23,23 @@ from trainables.sections import (
     TaskSpec,
     TrainingSpec,
 )
+from trainables.tasks import TASKS
 from tuner.spec.space import CategoricalParam, FloatParam, IntParam, MethodParam, SpaceEntry
+
+Mode = Literal["max", "min"]
+"""Whether higher (max) or lower (min) scores are better."""
 
 
 class ObjectiveSpec(Section):
     """The one metric the search optimises, and whether higher or lower is better.
 
-    ``mode`` may be left out: `tuner.validation.checks` fills it in from the metric (max for scores, min
-    for losses).
+    Both may be left out of the file: the metric is the task's usual one, and the mode follows
+    the metric (max for scores, min for losses). `SweepSpec` fills them in as it reads the
+    file, so a validated spec always has both.
     """
 
-    metric: str = "accuracy"
-    mode: Literal["max", "min"] | None = None
+    metric: str
+    mode: Mode
 
 
 class SearchSpec(Section):
@@ -149,9 +155,6 @@ class ReplaySpec(Section):
     give another score; 1 answers with the nearest run, always the same."""
 
 
-DEFAULT_METRICS = {"token_classification": "f1", "causal_lm": "eval_loss"}
-
-
 class SweepSpec(Section):
     """One sweep: everything a person would say to describe it."""
 
@@ -162,7 +165,8 @@ class SweepSpec(Section):
     training: TrainingSpec = TrainingSpec()
     search_space: dict[str, SpaceEntry] = Field(min_length=1)
     """``TrainingArguments`` keywords, and ``method``: the fine-tuning method."""
-    objective: ObjectiveSpec = ObjectiveSpec()
+    objective: ObjectiveSpec
+    """Filled in from the task where the file leaves it out."""
     search: SearchSpec = SearchSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
     resources: ResourcesSpec = ResourcesSpec()
@@ -173,18 +177,35 @@ class SweepSpec(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _task_metric_by_default(cls, data: Any) -> Any:
-        """Each task's usual objective unless the file names one: accuracy for classifying
-        texts, entity F1 for tagging (per-word accuracy mostly counts the many words outside
-        any entity), the evaluation loss for language modelling."""
+    def _objective_of_the_task(cls, data: Any) -> Any:
+        """The objective the file gives, completed from its task: the task's usual metric
+        (see each task's ``default_metric``) where the file names none, and the metric's
+        direction where it gives no mode. A metric the task does not report, or a mode against
+        the metric's direction, is an error of that field."""
         if not isinstance(data, dict):
             return data
-        task, objective = data.get("task"), data.get("objective")
-        kind = task.get("type") if isinstance(task, dict) else None
-        metric = DEFAULT_METRICS.get(kind) if isinstance(kind, str) else None
-        if metric and (objective is None or isinstance(objective, dict)):
-            return {**data, "objective": {"metric": metric, **(objective or {})}}
-        return data
+        task = data.get("task") or {}
+        kind = task.get("type", "sequence_classification") if isinstance(task, dict) else None
+        objective = data.get("objective") or {}
+        if kind not in TASKS or not isinstance(objective, dict):
+            return data  # the task's or the objective's own validation says what is wrong
+        metric = objective.get("metric", TASKS[kind].default_metric)
+        info = TASKS[kind].metrics.get(metric) if isinstance(metric, str) else None
+        if info is None:
+            known = ", ".join(TASKS[kind].metrics)
+            raise field_error(
+                "objective.metric",
+                f"{kind} does not produce {metric!r}; choose one of: {known}",
+            )
+        natural = "max" if info.higher_is_better else "min"
+        mode = objective.get("mode", natural)
+        if mode != natural:
+            raise field_error(
+                "objective.mode",
+                f"{metric} is better when {'higher' if natural == 'max' else 'lower'}"
+                f"; set mode: {natural} or leave mode out (got {mode!r})",
+            )
+        return {**data, "objective": {**objective, "metric": metric, "mode": mode}}
 
     @field_validator("search_space")
     @classmethod
@@ -280,3 +301,9 @@ def grid_size(spec: SweepSpec) -> int | None:
         else:
             return None
     return size
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """A check of the whole file that names the one field it faults (``objective.metric``);
+    `tuner.validation.sweep_file` reports it at that field's line."""
+    return PydanticCustomError("field_error", "{message}", {"field": field, "message": message})

@@ -10,6 +10,7 @@ from typing import Any
 
 from trainables.errors import FieldError
 from trainables.sections import METHOD_SETTINGS
+from trainables.tasks import task_named
 from tuner.spec.space import CategoricalParam
 from tuner.spec.sweep import SweepSpec, grid_size
 
@@ -132,51 +133,30 @@ def _try_arguments(factory: Any, arguments: dict[str, Any], field: str) -> None:
         raise FieldError(field, f"TrainingArguments rejects it: {message}") from None
 
 
-def resolve_objective(spec: SweepSpec, num_labels: int | None) -> SweepSpec:
-    """The spec with the objective's direction filled in; ``num_labels`` None where the data
-    is not at hand (a replay), which leaves out the check of the class count.
+def check_objective(spec: SweepSpec, num_labels: int) -> None:
+    """The objective fits the data: a score of two classes needs two.
+
+    The schema has already checked that the task produces the metric and resolved the mode.
 
     Raises:
-        FieldError: the task does not produce the metric, or the mode contradicts it.
+        FieldError: a two-class score on data of more classes.
     """
-    from trainables.metrics import TASK_METRICS
-
-    metrics = TASK_METRICS[spec.task.type]
+    info = task_named(spec.task.type).metrics[spec.objective.metric]
     metric = spec.objective.metric
-    info = metrics.get(metric)
-    if info is None:
-        raise FieldError(
-            "objective.metric",
-            f"{spec.task.type} does not produce {metric!r}; choose one of: {', '.join(metrics)}",
-        )
-    if info.binary_only and num_labels not in (None, 2):
+    if info.binary_only and num_labels != 2:
         raise FieldError(
             "objective.metric",
             f"{metric} needs two classes and this data has {num_labels}; use accuracy or f1_macro",
         )
-    natural = "max" if info.higher_is_better else "min"
-    if spec.objective.mode not in (None, natural):
-        raise FieldError(
-            "objective.mode",
-            f"{metric} is better when {'higher' if natural == 'max' else 'lower'}"
-            f"; set mode: {natural} or leave mode out",
-        )
-    objective = spec.objective.model_copy(update={"mode": natural})
-    return spec.model_copy(update={"objective": objective})
 
 
 def check_task(spec: SweepSpec) -> None:
     """The data settings fit the task.
 
     Raises:
-        FieldError: a response column for a task other than language modelling.
+        FieldError: a setting for another task (a response column for a classifier).
     """
-    if spec.data.response_column is not None and spec.task.type != "causal_lm":
-        raise FieldError(
-            "data.response_column",
-            "a response column is for task.type causal_lm (a prompt and its response); "
-            "remove it or change the task",
-        )
+    task_named(spec.task.type).check_data(spec.data)
 
 
 def check_search(spec: SweepSpec) -> None:
@@ -238,13 +218,10 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
     Raises:
         FieldError: naming the method's entry.
     """
-    from trainables.methods import (
-        FineTuningMethod,
-        MethodError,
-        check_lora_targets,
-        frozen_layer_count,
-    )
+    from trainables.errors import MethodError
+    from trainables.methods import check_lora_targets, frozen_layer_count
     from trainables.modeling import load_skeleton
+    from trainables.sections import FineTuningMethod
 
     method = spec.method()
     if method is None or set(method.choices) == {"full"}:
@@ -255,7 +232,7 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
             for value in _candidates(space.get(setting)):
                 given = {} if setting not in space else {setting: value}  # else: the default
                 try:
-                    chosen = FineTuningMethod(**{"method": name, **given})
+                    chosen = FineTuningMethod.of({"method": name, **given})
                     if setting == "frozen_layers":
                         frozen_layer_count(model, chosen.frozen_layers)
                     elif setting == "lora_target_modules":

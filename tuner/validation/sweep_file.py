@@ -164,7 +164,8 @@ def _describe(
     # An unknown key first: a misspelt section also shows up as a missing one.
     details = sorted(error.errors(), key=lambda d: d["type"] != "extra_forbidden")
     first = details[0]
-    keys = _data_path(raw, first["loc"])
+    named = (first.get("ctx") or {}).get("field")  # a whole-file check naming its field
+    keys = tuple(str(named).split(".")) if named else _data_path(raw, first["loc"])
     dotted = ".".join(keys) or "(top level)"
     message = _explain(first, keys, schema)
     more = (

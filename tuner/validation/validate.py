@@ -14,19 +14,19 @@ from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits, load_splits
 from trainables.errors import FieldError
-from trainables.features import end_of_text_id
 from trainables.modeling import load_tokenizer
+from trainables.tasks import task_named
 from tuner.replay.curves import RecordedCurves, load_curves
 from tuner.search.rungs import rung_warnings
 from tuner.search.study import check_study_storage, warm_start
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.checks import (
     check_method,
+    check_objective,
     check_search,
     check_storage,
     check_task,
     check_training_arguments,
-    resolve_objective,
 )
 from tuner.validation.sweep_file import SweepFile, load_sweep_file
 
@@ -41,8 +41,11 @@ class CheckedSweep:
 
 
 def check_sweep(spec: SweepSpec) -> CheckedSweep:
-    """Run every check that does not need a cluster; the spec comes back with its objective
-    direction resolved."""
+    """Run every check of a training sweep that does not need a cluster.
+
+    Raises:
+        FieldError: naming the field that is wrong.
+    """
     check_training_arguments(spec)
     check_task(spec)
     check_search(spec)
@@ -50,21 +53,11 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     check_study_storage(spec)
     warm_start(spec)  # a warm-start folder that cannot be used fails here, not in the driver
     splits = load_splits(spec.data, spec.task.type)
-    spec = resolve_objective(spec, len(splits.label_names))
+    if splits.label_names:
+        check_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
     checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
-    if spec.task.type == "causal_lm" and end_of_text_id(checked.tokenizer) is None:
-        raise FieldError(
-            "task.type",
-            f"language modelling ends each text with an end-of-text token, and the tokenizer "
-            f"of {spec.model.name_or_path} has none (no eos_token or sep_token)",
-        )
-    if spec.task.type == "token_classification" and not checked.tokenizer.is_fast:
-        raise FieldError(
-            "task.type",
-            "token classification aligns tags to sub-words with a fast tokenizer, and "
-            f"{spec.model.name_or_path} has none; choose a model with a tokenizer.json",
-        )
+    task_named(spec.task.type).check_tokenizer(checked.tokenizer, spec.model.name_or_path)
     if spec.retrain.enabled:
         require_test_split(checked)
     return checked
@@ -92,7 +85,6 @@ def check_replay(spec: SweepSpec) -> ReplayedSweep:
     check_storage(spec)
     check_study_storage(spec)
     warm_start(spec)
-    spec = resolve_objective(spec, None)
     return ReplayedSweep(spec=spec, curves=load_curves(spec))
 
 

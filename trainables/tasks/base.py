@@ -1,0 +1,121 @@
+"""What a task is: everything the tuner needs to know to fine-tune for it, in one object.
+
+A task names the model head it trains (a transformers auto class), how its rows are labelled,
+how a batch of rows becomes model inputs, how batches are padded, what it scores and which
+score a sweep optimises unless told otherwise, peft's name for it, and the checks it needs
+before any trial starts. Each task is one subclass in a file of its own, registered in
+`trainables.tasks`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from trainables.errors import FieldError
+from trainables.metrics import MetricInfo
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+Labels = Literal["per_text", "per_word", "none"]
+"""How rows are labelled: one label per text (or text pair), one tag per word, or not at all
+(the text is its own target)."""
+
+Scorer = Callable[[object], dict[str, float]]
+"""A ``compute_metrics`` function for the `Trainer`: evaluation predictions to scores."""
+
+IGNORED = -100  # the label the loss and the metrics skip
+
+
+class DataSettings(Protocol):
+    """The data section's settings that a task's checks read (`trainables.sections.DataSpec`
+    has them all)."""
+
+    @property
+    def response_column(self) -> str | None: ...
+
+
+class Task(ABC):
+    """One task the tuner fine-tunes for."""
+
+    name: ClassVar[str]
+    """The value of ``task.type`` in a sweep file."""
+    labels: ClassVar[Labels]
+    metrics: ClassVar[Mapping[str, MetricInfo]]
+    """What an evaluation reports besides the bookkeeping; an objective must name one."""
+    default_metric: ClassVar[str]
+    """The objective when the sweep file names none."""
+    peft_task_type: ClassVar[str]
+    """peft's name for the task: it keeps a new head trainable beside LoRA's adapters."""
+    example_rows: ClassVar[list[dict[str, Any]]]
+    """Rows as a data file holds them for this task (``text`` and ``label`` columns); the
+    tasks' contract test trains on them."""
+    loss_only: ClassVar[bool] = False
+    """Evaluation needs the loss only, not the logits (a language model's span its whole
+    vocabulary)."""
+
+    @abstractmethod
+    def auto_model(self) -> Any:
+        """The transformers auto class that builds the model with this task's head."""
+
+    def head_arguments(self, label_names: tuple[str, ...]) -> dict[str, Any]:
+        """Configuration keywords for a fresh head over ``label_names``."""
+        return {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: index for index, name in enumerate(label_names)},
+        }
+
+    @property
+    def fresh_head(self) -> bool:
+        """Whether a pretrained head for other labels gives way to a fresh one."""
+        return True
+
+    @abstractmethod
+    def encode(
+        self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+    ) -> Any:
+        """A batch of rows (``text``, maybe ``text_pair`` or ``response``, and ``label``) as
+        token ids and labels, truncated to ``max_length`` tokens, unpadded."""
+
+    @abstractmethod
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        """What pads a batch to its longest row."""
+
+    @abstractmethod
+    def scorer(self, label_names: tuple[str, ...]) -> Scorer | None:
+        """The ``compute_metrics`` function; None where the loss is the only score."""
+
+    def add_scores(self, scores: dict[str, float]) -> dict[str, float]:
+        """Scores derived from an evaluation's, under the evaluation's own names
+        (``eval_loss``, ``accuracy``; ``test_loss`` and ``test_accuracy`` for the test
+        split)."""
+        return scores
+
+    def length_may_predict_label(self) -> bool:
+        """Whether batches drawn by length could hold one label each (see
+        `trainables.features.length_predicts_label`)."""
+        return False
+
+    def check_data(self, data: DataSettings) -> None:
+        """The data settings fit the task.
+
+        Raises:
+            FieldError: a setting for another task.
+        """
+        if data.response_column is not None:
+            raise FieldError(
+                "data.response_column",
+                "a response column is for task.type causal_lm (a prompt and its response); "
+                "remove it or change the task",
+            )
+
+    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
+        """The model's tokenizer can encode this task's rows.
+
+        Raises:
+            FieldError: naming ``task.type``.
+        """
+        return None  # any tokenizer will do
