@@ -232,3 +232,22 @@ def sweep_in_process(content: dict[str, Any]) -> SweepRun:
         return run_sweep(checked.spec, training_job(checked), make_console())
     finally:
         ray.shutdown()
+
+
+def ray_modules_loaded_by(argv: list[str]) -> list[str]:
+    """Run ``tuner ARGV`` in a fresh process; the Ray modules it imported (it must succeed)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\nfrom tuner.cli import main\n"
+        f"code = main({argv!r})\n"
+        "ray = sorted(m for m in sys.modules if m.split('.')[0] == 'ray')\n"
+        "print('RAY-MODULES', json.dumps(ray))\n"
+        "sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RAY-MODULES"))
+    return list(json.loads(line.removeprefix("RAY-MODULES ")))

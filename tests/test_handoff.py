@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import tiny_sweep
+from tests.conftest import ray_modules_loaded_by, tiny_sweep
 from tuner.cli import main
 from tuner.handoff.best_file import HandOff, data_fingerprint, package_versions
 
@@ -58,6 +58,12 @@ def test_train_warns_when_the_data_changed_and_saves_the_model(best_file, tmp_pa
     assert "the training data differ from the data the sweep tuned on" in out
     assert (output / "config.json").is_file() and (output / "tokenizer.json").is_file()
     assert (output / "best.yaml").read_text() == best_file.read_text()
+
+
+def test_production_training_runs_without_ray(best_file, tmp_path):
+    """`tuner train` is the training step and the hand-off file: it imports nothing of Ray."""
+    loaded = ray_modules_loaded_by(["train", str(best_file), "--output", str(tmp_path / "m")])
+    assert loaded == [], loaded
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import sweep_in_process, tiny_sweep
+from tests.conftest import ray_modules_loaded_by, sweep_in_process, tiny_sweep
 from tuner.cli import main
 from tuner.reports.files import REPORT_FILES
 from tuner.results.folder import SPEC_FILE, load_run
@@ -65,6 +65,12 @@ def test_report_writes_every_format_with_every_trial_once(finished_run, tmp_path
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert all(sum(name in line for line in table) == 1 for name in trial_dirs)
     assert "stopped by ASHA after" in markdown
+
+
+def test_report_runs_without_ray(finished_run, tmp_path):
+    """Reading a results folder needs neither Ray nor Tune: `tuner report` imports neither."""
+    loaded = ray_modules_loaded_by(["report", str(finished_run), "--output", str(tmp_path)])
+    assert loaded == [], loaded
 
 
 def test_html_report_is_self_contained_and_draws_offline(finished_run, tmp_path):

@@ -82,7 +82,7 @@ def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
     valid_sweep["search"] = {"sampler": "grid", "num_trials": 2, "max_concurrent_trials": 2}
     valid_sweep["objective"] = {"metric": "accuracy"}
     code = main(["sweep", str(write_sweep(valid_sweep))])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
     # The ranked table: Tune retried the trial (fault_tolerance.max_retries, 2 by default).
     assert "failed after 2 retries: NonFiniteLossError: training loss became" in out
@@ -91,8 +91,12 @@ def test_cli_sweep_reports_a_diverging_trial_as_failed_and_goes_on(
     assert "failed: NonFiniteLossError: training loss became" in progress, progress
     assert "completed" in out
     assert "2 trials in" in out and "1 failed" in out
-    assert "Traceback" not in capsys.readouterr().err
+    # Tune's own log records (the failed trial's traceback among them) go to the run folder's
+    # tune.log, not between the progress lines.
+    assert "Traceback" not in err and "Traceback" not in out
+    assert not [line for line in (out + err).splitlines() if "ray.tune" in line], out + err
     run_dir = Path(out.split("Results (Tune's layout, readable by Tune's tools):")[1].split()[0])
+    assert "NonFiniteLossError" in (run_dir / "tune.log").read_text()
     trial_dirs = sorted(run_dir.glob("trial_*"))
     assert len(trial_dirs) == 2
     finished = [d for d in trial_dirs if (d / "result.json").stat().st_size > 0]

@@ -17,7 +17,7 @@ from tuner.results.ranking import TrialRow, read_trials
 from tuner.results.records import RetrainSummary
 from tuner.retrain.selection import summarise
 from tuner.running.trial import retrain_trial
-from tuner.running.tune_run import run_config, trainable_for, tune_quietly
+from tuner.running.tune_run import TUNE_LOG, run_config, trainable_for, tune_quietly
 
 
 def run_retrain(
@@ -59,7 +59,7 @@ def run_retrain(
         ),
     )
     started = time.monotonic()
-    with tune_quietly():
+    with tune_quietly(run.run_dir / TUNE_LOG):
         tuner.fit()
     rows = read_trials(run.run_dir / experiment, spec)
     return summarise(rows, candidates, seeds, metric, mode, time.monotonic() - started, experiment)

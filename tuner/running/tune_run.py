@@ -64,7 +64,7 @@ def run_sweep(spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
             ProgressPrinter(console, metric, mode, spec.search.num_trials),
         ),
     )
-    with tune_quietly():
+    with tune_quietly(run_dir / TUNE_LOG):
         tuner.fit()
     return load_run(run_dir)
 
@@ -87,7 +87,7 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials) -> SweepRun:
         resume_errored=False,  # failed trials used up their retries; they stay failed
         restart_errored=False,
     )
-    with tune_quietly():
+    with tune_quietly(run_dir / TUNE_LOG):
         tuner.fit()
     return load_run(run_dir)
 
@@ -173,20 +173,48 @@ class DropFinishedCheckpoints(Callback):
                 shutil.rmtree(checkpoint, ignore_errors=True)
 
 
+TUNE_LOG = "tune.log"
+"""Ray's and Tune's own warnings and errors, in the run folder, instead of the terminal."""
+
+# The loggers whose records would otherwise land between the progress lines: Tune's (a
+# failed trial's whole traceback, "experiment state snapshotting" notes, ...), Train's and
+# the AIR layer's beneath them.
+_RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air")
+
+
 @contextmanager
-def tune_quietly() -> Iterator[None]:
-    """Progress is ProgressPrinter's job: keep Tune's own reporting out of the terminal."""
+def tune_quietly(log_file: Path | None = None) -> Iterator[None]:
+    """Progress is ProgressPrinter's job: keep Tune's own reporting out of the terminal.
+
+    Ray's and Tune's log records and Python warnings raised meanwhile go to ``log_file``
+    (appended to), or nowhere without one; a failed trial's progress line gives its reason,
+    and its ``error.txt`` keeps the traceback.
+    """
     # With Tune's classic reporter, verbose=0 is silent; the newer one still prints a banner.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Tune logs each failed trial's whole traceback; the progress line gives the reason and
-    # the trial's error.txt keeps the traceback.
-    logger = logging.getLogger("ray.tune.execution.tune_controller")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    handler: logging.Handler = logging.NullHandler()
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = []
+    for name in _RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.propagate, list(logger.handlers)))
+        logger.handlers = [handler]
+        logger.propagate = False
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_saved = (warnings_logger.propagate, list(warnings_logger.handlers))
+    warnings_logger.handlers, warnings_logger.propagate = [handler], False
+    logging.captureWarnings(True)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logging.captureWarnings(False)
+        warnings_logger.propagate, warnings_logger.handlers = warnings_saved
+        for logger, propagate, handlers in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+        handler.close()
 
 
 def _trial_name(trial: Trial) -> str:

@@ -1,0 +1,95 @@
+"""The tasks' contract: every registered task goes through the same steps, on its own example
+rows, with the same tiny model: read and label the rows, encode them, train one step, score,
+and take LoRA adapters of its peft type."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from trainables.data import load_splits
+from trainables.features import tokenize_splits
+from trainables.methods import apply_method
+from trainables.modeling import load_task_model, load_tokenizer
+from trainables.sections import DataSpec, FineTuningMethod, ModelSpec, TaskSpec, TrainingSpec
+from trainables.tasks import TASKS, Task
+from trainables.train import BOOKKEEPING, TrainingJob, train_and_evaluate
+from tuner.spec.sweep import SweepSpec
+
+
+@pytest.fixture(params=sorted(TASKS), ids=str)
+def task(request: pytest.FixtureRequest) -> Task:
+    return TASKS[request.param]
+
+
+def _rows_file(task: Task, folder: Path) -> Path:
+    path = folder / f"{task.name}.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows))
+    return path
+
+
+def test_a_task_declares_what_a_sweep_needs(task):
+    assert task.default_metric in task.metrics
+    assert len(task.example_rows) >= 4
+    assert TaskSpec(type=task.name).type == task.name
+    spec = SweepSpec.model_validate(
+        {
+            "name": "contract",
+            "model": {"name_or_path": "some/model"},
+            "data": {"train": "train.jsonl"},
+            "task": {"type": task.name},
+            "search_space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4}},
+        }
+    )
+    natural = "max" if task.metrics[task.default_metric].higher_is_better else "min"
+    assert (spec.objective.metric, spec.objective.mode) == (task.default_metric, natural)
+
+
+def test_a_task_encodes_trains_one_step_and_scores(task, tiny_model, tmp_path):
+    rows = _rows_file(task, tmp_path)
+    data = DataSpec(train=str(rows), validation=str(rows), test=str(rows), max_length=16)
+    splits = dataclasses.replace(load_splits(data, task.name), test=None)  # as a search has it
+    assert len(splits.train) == len(task.example_rows)
+    assert (task.labels == "none") == (splits.label_names == ())
+    model = ModelSpec(name_or_path=str(tiny_model))
+    tokenizer = load_tokenizer(model)
+    task.check_tokenizer(tokenizer, model.name_or_path)
+    features = tokenize_splits(splits, tokenizer, data.max_length, task.name)
+    assert all(0 < len(ids) <= 16 for ids in features.train["input_ids"])
+    if task.labels != "per_text":  # a label per token
+        assert all(
+            len(labels) == len(ids)
+            for labels, ids in zip(
+                features.train["labels"], features.train["input_ids"], strict=True
+            )
+        )
+
+    job = TrainingJob(
+        model=model,
+        training=TrainingSpec.model_validate(
+            {"num_train_epochs": 1, "per_device_train_batch_size": 4, "use_cpu": True}
+        ),
+        features=features,
+        tokenizer=tokenizer,
+        task=task.name,
+    )
+    reports: list[dict[str, float]] = []
+    final = train_and_evaluate(
+        job, {}, lambda metrics, checkpoint=None: reports.append(metrics), tmp_path
+    )
+    assert len(reports) == 1 and final["examples_seen"] == len(task.example_rows)
+    scores = {key for key in final if key not in BOOKKEEPING and key != "train_loss"}
+    assert scores == set(task.metrics), f"{task.name} reports {sorted(scores)}"
+
+
+def test_a_task_takes_lora_adapters_of_its_peft_type(task, tiny_model):
+    from peft import PeftModel
+
+    label_names = () if task.labels == "none" else ("a", "b")
+    model = load_task_model(ModelSpec(name_or_path=str(tiny_model)), label_names, task.name)
+    wrapped = apply_method(model, FineTuningMethod(method="lora", lora_r=2), task.name)
+    assert isinstance(wrapped, PeftModel)
+    assert wrapped.peft_config["default"].task_type == task.peft_task_type
