@@ -13,10 +13,12 @@ import pytest
 import torch
 from transformers import AutoModel, DataCollatorWithPadding
 
+from trainables.callbacks import NonFiniteLossError
+from trainables.memory import release_memory
 from trainables.modeling import read_weights
 from trainables.sections import ModelSpec
 from trainables.tasks.classification import SequenceClassification
-from trainables.train import NonFiniteLossError, release_memory, train_and_evaluate
+from trainables.train import train_and_evaluate
 from tuner.running.trial import is_whole_checkpoint, newest_checkpoint, write_manifest
 
 

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuner.reports.html import compute_shares, render_html
+from tuner.reports.html import render_html
 from tuner.reports.terminal import ranking_cells
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.formatting import format_interval, format_params, format_score, format_seconds
-from tuner.results.ranking import TrialRow
+from tuner.results.ranking import TrialRow, compute_shares
 from tuner.results.records import RetrainSummary
 
 REPORT_FILES = ("report.md", "trials.csv", "trials.json", "report.html")

@@ -193,3 +193,11 @@ def _unfailed_status(
 def _epochs(epochs: float) -> str:
     shown = f"{epochs:.3g}"
     return f"{shown} epoch" + ("" if epochs == 1 else "s")
+
+
+def compute_shares(trials: list[TrialRow]) -> dict[str, float]:
+    """Trial seconds per outcome (completed, stopped, failed, ...)."""
+    shares: dict[str, float] = {}
+    for row in trials:
+        shares[row.outcome] = shares.get(row.outcome, 0.0) + row.seconds
+    return shares

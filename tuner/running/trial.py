@@ -12,7 +12,8 @@ import ray
 import torch
 from ray import tune
 
-from trainables.train import TrainingJob, release_memory, train_and_evaluate
+from trainables.memory import release_memory
+from trainables.train import TrainingJob, train_and_evaluate
 from tuner.replay.curves import RecordedCurves
 from tuner.running.borrowing import BorrowIdleCpus
 
