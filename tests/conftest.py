@@ -160,6 +160,30 @@ def valid_sweep(
     return tiny_sweep(tiny_model, sentiment_files, tmp_path / "results")
 
 
+_RUNNING: dict[str, pytest.Item | None] = {"test": None}
+_ray_init = ray.init
+
+
+def _init_in_integration_tests_only(*args: Any, **kwargs: Any) -> Any:
+    """Unit tests run without Ray: one that starts it must say so with the `ray` marker."""
+    test = _RUNNING["test"]
+    if test is not None and test.get_closest_marker("ray") is None:
+        raise RuntimeError(
+            f"{test.nodeid} starts Ray but is not marked: mark it @pytest.mark.ray "
+            "(an integration test), or keep it free of Ray"
+        )
+    return _ray_init(*args, **kwargs)
+
+
+ray.init = _init_in_integration_tests_only
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    _RUNNING["test"] = item  # fixtures set up for the test count as the test
+    yield
+
+
 @pytest.fixture
 def ray_shutdown() -> Iterator[None]:
     """Stop the Ray instance a test started, whatever happens."""

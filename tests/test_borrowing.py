@@ -59,6 +59,7 @@ def looks_until(
     return seen
 
 
+@pytest.mark.ray
 def test_a_trial_borrows_an_idle_core_and_hands_it_back_when_work_waits(three_cpus: None) -> None:
     trial = Trial.remote()  # type: ignore[attr-defined]
     # Two cores are idle and nothing waits: it borrows one, as many as it has, not two.
@@ -102,6 +103,7 @@ def two_nodes() -> Iterator[Cluster]:
     cluster.shutdown()
 
 
+@pytest.mark.ray
 def test_a_trial_borrows_only_on_its_own_node(two_nodes: Cluster) -> None:
     head = ray.get_runtime_context().get_node_id()  # this process joined at the head
     on_head = NodeAffinitySchedulingStrategy(head, soft=False)

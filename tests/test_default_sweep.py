@@ -15,17 +15,22 @@ import yaml
 
 from tuner.cli import main
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 DEFAULT_SWEEP = Path(__file__).resolve().parents[1] / "search_spaces" / "bbc_news_minilm.yaml"
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_shutdown")
-def test_default_sweep_retrains_the_best_and_reaches_85_percent(tmp_path: Path, capsys):
+def test_default_sweep_retrains_the_best_and_reaches_90_percent(tmp_path: Path, capsys):
     started = time.monotonic()
     assert main(["sweep", str(DEFAULT_SWEEP), f"resources.storage_path={tmp_path}"]) == 0
     wall = time.monotonic() - started
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     print(out)
+    # Ray's and Tune's own warnings go to the run folder's tune.log, not the terminal.
+    noise = [line for line in (out + err).splitlines() if "WARNING" in line or "ray." in line]
+    assert not noise, noise
     run_dir = next(tmp_path.glob("bbc-news-minilm-*"))
     trials = json.loads((run_dir / "trials.json").read_text())["trials"]
     retrain = json.loads((run_dir / "retrain.json").read_text())
@@ -50,11 +55,12 @@ def test_default_sweep_retrains_the_best_and_reaches_85_percent(tmp_path: Path, 
         )
     print(f"  statistically tied with the winner: {[tie['trial'] for tie in retrain['ties']]}")
 
-    assert trials[0]["objective"] >= 0.85
-    assert len(retrain["candidates"]) == 3 and all(
-        len(c["runs"]) == 3 for c in retrain["candidates"]
+    planned = yaml.safe_load(DEFAULT_SWEEP.read_text())["retrain"]
+    assert trials[0]["objective"] >= 0.90
+    assert len(retrain["candidates"]) == planned["top_k"] and all(
+        len(c["runs"]) == planned["seeds"] for c in retrain["candidates"]
     )
-    assert validation["mean"] >= 0.85 and test["mean"] >= 0.85
+    assert validation["mean"] >= 0.90 and test["mean"] >= 0.85
     assert best["source_trial"] == winner["trial"]
     _screenshot(run_dir / "report.html")
 

@@ -32,7 +32,7 @@ ENV = {
     key: value for key, value in os.environ.items() if key != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 }
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]  # a real 3-node Ray cluster
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from tuner.cli import EXIT_BAD_INPUT, main
 from tuner.running.cluster import connect
 from tuner.validation.sweep_file import load_sweep_file
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 RAY = str(Path(sys.executable).parent / "ray")
 TUNER = [sys.executable, "-m", "tuner"]
 

@@ -129,6 +129,7 @@ def _qa_sweep(model: Path, files: dict[str, Path], results: Path) -> dict[str, A
     }
 
 
+@pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_an_instruction_tuning_sweep_runs_end_to_end(tiny_gpt, qa_files, tmp_path, write_sweep):
     content = _qa_sweep(tiny_gpt, qa_files, tmp_path / "results")

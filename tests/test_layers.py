@@ -40,3 +40,55 @@ def test_the_training_step_loads_without_the_driver():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]", loaded
+
+
+ROOT = TRAINABLES.parent
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's contracts (pyproject.toml) over the packages under ``root``."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run(
+        [str(lint), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_the_layer_contracts_hold():
+    done = _lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_an_upward_import_breaks_the_contracts(tmp_path):
+    """The contracts can fail: a copy of the code in which the training step imports the
+    driver, and the results folder imports Ray, is refused on both counts."""
+    import shutil
+
+    for package in ("tuner", "trainables"):
+        shutil.copytree(ROOT / package, tmp_path / package)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "trainables" / "sections.py").open("a") as file:
+        file.write("\nimport tuner.pipeline  # upward\n")
+    with (tmp_path / "tuner" / "results" / "folder.py").open("a") as file:
+        file.write("\nimport ray.tune  # results read without Ray\n")
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert "trainables is not allowed to import tuner.pipeline" in done.stdout, done.stdout
+    assert "tuner.results is not allowed to import ray" in done.stdout, done.stdout
+
+
+def test_a_unit_test_cannot_start_ray():
+    """Tests that start Ray carry the `ray` marker (`-m 'not ray'` runs the unit tests alone);
+    an unmarked one is stopped at `ray.init` (see conftest.py)."""
+    import pytest
+    import ray
+
+    with pytest.raises(
+        RuntimeError, match=r"starts Ray but is not marked: mark it @pytest.mark.ray"
+    ):
+        ray.init(address="local", num_cpus=1, include_dashboard=False)
+    assert not ray.is_initialized()

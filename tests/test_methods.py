@@ -133,6 +133,7 @@ def _method_sweep(valid_sweep: dict[str, Any]) -> dict[str, Any]:
     return valid_sweep
 
 
+@pytest.mark.ray
 def test_a_method_sweep_searches_the_conditional_space_and_hands_off_the_method(
     valid_sweep, write_sweep, tmp_path, ray_shutdown
 ):

@@ -53,6 +53,7 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.ray
 def test_sweeps_keep_and_continue_their_study_in_postgresql(postgres, valid_sweep):
     valid_sweep["training"]["num_train_epochs"] = 1
     valid_sweep["search"].update(

@@ -270,6 +270,7 @@ def _tune_trials(run_dir: Path) -> list[tuple[dict[str, Any], int, int]]:
     return found
 
 
+@pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_simulated_clock_makes_the_trials_and_decisions_of_tunes_loop(
     capsys, write_sweep, made_up, tmp_path

@@ -19,6 +19,8 @@ from tuner.cli import main
 from tuner.reports.files import REPORT_FILES
 from tuner.results.folder import SPEC_FILE, load_run
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_model, sentiment_files) -> Path:

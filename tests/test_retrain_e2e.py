@@ -11,6 +11,8 @@ import yaml
 
 from tuner.cli import main
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 
 def _run_dir(out: str) -> Path:
     return Path(out.split("Results (Tune's layout, readable by Tune's tools):")[1].split()[0])

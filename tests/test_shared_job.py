@@ -139,6 +139,7 @@ def test_a_sharded_model_is_shared_only_with_every_shard(tiny_model: Path, tmp_p
     assert read_weights(spec, LABELS) is None
 
 
+@pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_trials_open_no_model_file(
     tiny_model: Path, sentiment_files: dict[str, Path], tmp_path: Path
@@ -182,6 +183,7 @@ def _private_memory_per_fetch(jobs: list[ray.ObjectRef]) -> list[float]:
     return grown
 
 
+@pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_concurrent_trials_share_one_copy_of_the_data_and_the_weights(job_factory) -> None:
     """Two trials on a node fetch a job holding tens of MB of tokens and the weights; neither

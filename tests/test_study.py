@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import sweep_in_process
 from tuner.search.study import STUDY_FILE
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 
 @pytest.fixture
 def small(valid_sweep) -> dict:

@@ -21,6 +21,8 @@ from tuner.search.study import STUDY_FILE
 from tuner.validation.sweep_file import load_sweep_file
 from tuner.validation.validate import check_sweep
 
+pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
+
 
 @pytest.mark.usefixtures("ray_shutdown")
 def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, valid_sweep):

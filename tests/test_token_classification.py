@@ -176,6 +176,7 @@ def _entity_sweep(model: Path, files: dict[str, Path], results: Path) -> dict[st
     }
 
 
+@pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_an_entity_sweep_runs_end_to_end(tiny_model, entity_files, tmp_path, write_sweep):
     content = _entity_sweep(tiny_model, entity_files, tmp_path / "results")

@@ -198,7 +198,7 @@ class SweepSpec(Section):
                 f"{kind} does not produce {metric!r}; choose one of: {known}",
             )
         natural = "max" if info.higher_is_better else "min"
-        mode = objective.get("mode", natural)
+        mode = objective.get("mode") or natural  # left out, or written empty
         if mode != natural:
             raise field_error(
                 "objective.mode",
