@@ -10,29 +10,26 @@ import optuna
 import pytest
 import yaml
 from ray import tune
+from rich.console import Console
 
 from tuner.cli import main
+from tuner.pipeline import run_sweep_file
+from tuner.reports.files import REPORT_FILES
 from tuner.results.folder import SPEC_FILE
 from tuner.results.ranking import rank
-from tuner.running.cluster import connect
-from tuner.running.job import training_job
-from tuner.running.tune_run import run_sweep
 from tuner.search.study import STUDY_FILE
-from tuner.validation.sweep_file import load_sweep_file
-from tuner.validation.validate import check_sweep
 
 pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
 
 
 @pytest.mark.usefixtures("ray_shutdown")
 def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, valid_sweep):
-    from tuner.results.formatting import make_console
-
-    checked = check_sweep(load_sweep_file(write_sweep(valid_sweep)).spec)
-    spec = checked.spec
+    """The pipeline from Python, as `tuner sweep` runs it: typed results, no printing asked."""
+    result = run_sweep_file(write_sweep(valid_sweep), console=Console(quiet=True))
+    outcome, spec = result.run, result.run.spec
     assert (spec.objective.metric, spec.objective.mode) == ("eval_loss", "min")
-    connect(spec, address=None)
-    outcome = run_sweep(spec, training_job(checked), make_console())
+    assert result.retrain is None and result.best_yaml is None  # retrain.enabled: false
+    assert sorted(path.name for path in result.reports) == sorted(REPORT_FILES)
 
     trials = outcome.trials
     assert len(trials) == spec.search.num_trials
