@@ -14,11 +14,13 @@ validation accuracy (mean and standard deviation over the runs), and the paired 
 
     python benchmarks/batching.py              # 3 seeds x 3 batch sizes, about 25 minutes here
     python benchmarks/batching.py --quick      # 1 seed, batch size 16, 1 epoch
+    python benchmarks/batching.py --json docs/figures/batching.json   # also the figures as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -28,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import figures as docs_figures
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
@@ -103,6 +107,7 @@ def mean_sd(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short pair to try the script")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # the child: one training
     args = parser.parse_args()
     if args.run:
@@ -112,6 +117,7 @@ def main() -> None:
     if not (REPO.parent / "shared" / "datasets" / "sst2").is_dir():
         sys.exit("SST-2 not found at ../shared/datasets/sst2: this benchmark needs it")
     seeds, batch_sizes, epochs = ([0], [16], 1) if args.quick else ([0, 1, 2], [8, 16, 32], 3)
+    started = time.monotonic()
     runs: list[dict[str, dict[str, Any]]] = []
     for batch_size in batch_sizes:
         for seed in seeds:
@@ -146,6 +152,61 @@ def main() -> None:
         f"final accuracy {mean_sd(final)}, best accuracy {mean_sd(best)}"
     )
     print(f"rerun: python benchmarks/batching.py{' --quick' if args.quick else ''}")
+    if args.json:
+        settings = {"seeds": seeds, "batch_sizes": batch_sizes, "epochs": epochs}
+        docs_figures.write_json(
+            args.json, document(settings, runs, speedup, final, best, time.monotonic() - started)
+        )
+
+
+def document(
+    settings: dict[str, Any],
+    runs: list[dict[str, dict[str, Any]]],
+    speedup: list[float],
+    final: list[float],
+    best: list[float],
+    took_s: float,
+) -> dict[str, Any]:
+    """The figures as JSON: each pair, each strategy's means, and by length against random."""
+
+    def spread(values: list[float]) -> list[float]:
+        return [statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
+
+    summary = {
+        strategy: {
+            "seconds_per_epoch": statistics.mean(
+                run[strategy]["seconds_per_epoch"] for run in runs
+            ),
+            "final": spread([run[strategy]["final"] for run in runs]),
+            "best": spread([run[strategy]["best"] for run in runs]),
+        }
+        for strategy in STRATEGIES
+    }
+    pairs = [
+        {"batch_size": size, "seed": seed, **run}
+        for (size, seed), run in zip(
+            itertools.product(settings["batch_sizes"], settings["seeds"]), runs, strict=True
+        )
+    ]
+    return docs_figures.document(
+        "batching.py",
+        "seconds per epoch and validation accuracy of one trial, random batches against "
+        "batches by length, the two of a pair training at the same time",
+        took_s,
+        settings={
+            **settings,
+            "sweep": str(SWEEP.relative_to(REPO)),
+            "hyperparameters": HYPERPARAMETERS,
+            "strategies": {s: f"training.batches_by_length={v}" for s, v in STRATEGIES.items()},
+        },
+        runs=pairs,
+        summary=summary,
+        ratios={  # by length against random, paired
+            "speedup_per_epoch": statistics.mean(speedup),
+            "final_difference": spread(final),
+            "best_difference": spread(best),
+        },
+    )
 
 
 if __name__ == "__main__":

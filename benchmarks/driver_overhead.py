@@ -19,6 +19,7 @@ and the driver process's CPU time.
 Run it from the repository root::
 
     python benchmarks/driver_overhead.py --trials 1000
+    python benchmarks/driver_overhead.py --trials 1000 --json docs/figures/driver_overhead.json
 
 The concurrency defaults to the machine's core count: one slot per core, as in Ray's release
 test, where each of the 16 concurrent trials has a CPU of its own. Ray is started with
@@ -38,14 +39,17 @@ import os
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 import argparse
+import dataclasses
 import io
 import math
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import figures
 import optuna
 import psutil
 import ray
@@ -81,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     parser.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     if min(args.trials, args.concurrency, args.reports) < 1 or args.seconds_per_report <= 0:
         parser.error("--trials, --concurrency, --reports and --seconds-per-report must be > 0")
@@ -314,14 +319,64 @@ def count_trials(grid: ResultGrid, **timings: Any) -> Outcome:
     )
 
 
-def suggest_growth(durations: list[float]) -> str:
-    """Mean time of a proposal in the first and the last quarter of the sweep."""
+def quarter_means_ms(durations: list[float]) -> tuple[float, float] | None:
+    """Mean time of a proposal in the first and the last quarter of the sweep, in ms."""
     if len(durations) < 8:
-        return "too few proposals to compare"
+        return None
     quarter = len(durations) // 4
-    first = statistics.fmean(durations[:quarter]) * 1e3
-    last = statistics.fmean(durations[-quarter:]) * 1e3
-    return f"{first:.1f} ms per proposal in the first quarter, {last:.1f} ms in the last"
+    return statistics.fmean(durations[:quarter]) * 1e3, statistics.fmean(durations[-quarter:]) * 1e3
+
+
+def suggest_growth(durations: list[float]) -> str:
+    quarters = quarter_means_ms(durations)
+    if quarters is None:
+        return "too few proposals to compare"
+    return (
+        f"{quarters[0]:.1f} ms per proposal in the first quarter, {quarters[1]:.1f} ms in the last"
+    )
+
+
+def overheads(args: argparse.Namespace, outcome: Outcome) -> dict[str, float]:
+    """The trials' busy time, the least wall time it allows, and the overhead over it."""
+    busy = outcome.reports * args.seconds_per_report
+    minimum = busy / args.concurrency
+    return {
+        "busy_s": busy,
+        "minimum_wall_s": minimum,
+        "overhead": outcome.wall_s / minimum - 1 if minimum > 0 else math.inf,
+        "steady_overhead": outcome.trials_s / minimum - 1 if minimum > 0 else math.inf,
+    }
+
+
+def document(args: argparse.Namespace, outcome: Outcome, took_s: float) -> dict[str, Any]:
+    """The figures as JSON: the run, the searcher's clock, and the wall time against the
+    least the trials' own sleep allows."""
+    summary = overheads(args, outcome)
+    quarters = quarter_means_ms(CLOCK.suggest)
+    searcher = {
+        "proposals": len(CLOCK.suggest),
+        "suggest_s": sum(CLOCK.suggest),
+        "result_s": CLOCK.result,
+        "complete_s": CLOCK.complete,
+        "first_quarter_ms": quarters[0] if quarters else None,
+        "last_quarter_ms": quarters[1] if quarters else None,
+    }
+    settings = {key: value for key, value in vars(args).items() if key != "json"}
+    return figures.document(
+        "driver_overhead.py",
+        "the wall time of a sweep of sleeping trials through the tuner's driver code, against "
+        "the least their sleep allows",
+        took_s,
+        settings=settings,
+        runs=[{**dataclasses.asdict(outcome), "searcher": searcher}],
+        summary=summary,
+        ratios={"wall_over_minimum": summary["overhead"] + 1},
+        targets={
+            "overhead_at_most": TARGET_OVERHEAD,
+            "ray_release_tolerance": RAY_RELEASE_TOLERANCE,
+            "met": summary["overhead"] <= TARGET_OVERHEAD,
+        },
+    )
 
 
 def verdict(overhead: float) -> str:
@@ -339,10 +394,9 @@ def verdict(overhead: float) -> str:
 
 
 def print_report(args: argparse.Namespace, outcome: Outcome) -> None:
-    busy = outcome.reports * args.seconds_per_report
-    minimum = busy / args.concurrency
-    overhead = outcome.wall_s / minimum - 1 if minimum > 0 else math.inf
-    steady = outcome.trials_s / minimum - 1 if minimum > 0 else math.inf
+    timing = overheads(args, outcome)
+    busy, minimum = timing["busy_s"], timing["minimum_wall_s"]
+    overhead, steady = timing["overhead"], timing["steady_overhead"]
     searcher_total = sum(CLOCK.suggest) + CLOCK.result + CLOCK.complete
     rows = [
         ("command", rerun_command(args)),
@@ -391,6 +445,7 @@ def print_report(args: argparse.Namespace, outcome: Outcome) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="driver-overhead-") as storage:
         ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False)
         try:
@@ -398,6 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             ray.shutdown()
     print_report(args, outcome)
+    if args.json:
+        figures.write_json(args.json, document(args, outcome, time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ set of the trial's process: the library, the model and the data included).
 
     python benchmarks/methods.py             # about 15 minutes here
     python benchmarks/methods.py --quick     # 4 trials of 1 epoch each
+    python benchmarks/methods.py --json docs/figures/methods.json   # also the figures as JSON
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import figures
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = REPO / "search_spaces" / "bbc_news_minilm.yaml"
@@ -80,7 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 trials of 1 epoch per method")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    started = time.monotonic()
     rows = []
     with tempfile.TemporaryDirectory(prefix="tuner-methods-") as scratch:
         for method in args.methods:
@@ -99,6 +105,36 @@ def main() -> None:
             f"| {row['peak_mb']:,.0f} MB | {row['wall']:.0f} s |"
         )
     print(f"\nreproduce: python benchmarks/methods.py{' --quick' if args.quick else ''}")
+    if args.json:
+        figures.write_json(args.json, document(args.quick, rows, time.monotonic() - started))
+
+
+def document(quick: bool, rows: list[dict[str, Any]], took_s: float) -> dict[str, Any]:
+    """The figures as JSON: one row per method, and each method against full fine-tuning."""
+    ratios: dict[str, dict[str, Any]] = {}
+    full = next((row for row in rows if row["method"] == "full"), None)
+    for row in rows if full is not None else []:
+        if row is not full:
+            ratios[str(row["method"])] = {
+                "best_difference": float(row["best"]) - float(full["best"]),
+                **{
+                    key: float(row[key]) / float(full[key]) if full[key] else None
+                    for key in ("per_epoch", "trainable", "peak_mb", "wall")
+                },
+            }
+    return figures.document(
+        "methods.py",
+        "the default sweep once per fine-tuning method: best score, trial cost and memory",
+        took_s,
+        settings={
+            "sweep": str(SWEEP.relative_to(REPO)),
+            "quick": quick,
+            "overrides": {row["method"]: METHODS[row["method"]] for row in rows},
+            "every_method": ["retrain.enabled=false", *(QUICK if quick else [])],
+        },
+        runs=rows,
+        ratios=ratios,
+    )
 
 
 if __name__ == "__main__":

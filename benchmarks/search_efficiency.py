@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 from docs_block import has_block, write_block
+from figures import command_line, machine
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK = "search_efficiency.py"
@@ -298,6 +299,8 @@ def main() -> None:
     if args.json:
         figures["grace"] = args.grace
         figures["startup"] = args.startup
+        figures["command"] = command_line()
+        figures["machine"] = machine()
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"figures: {args.json}")
@@ -448,6 +451,11 @@ def report(rows: list[dict], quick: bool) -> dict:
             "target": row["target"],
             "random_averaged_over_orders": row["random"]["expected"][0],
             "tpe_asha_to_target": row["guided_to_target"][0] if row["guided_to_target"] else None,
+            # How well random search's trials at each early epoch rank by their best accuracy.
+            "early_ranking": {
+                str(epoch): {"rank_correlation": correlation, "better_half_kept": kept}
+                for epoch, (correlation, kept) in row["early_ranking"].items()
+            },
         }
         for row in rows
     ]

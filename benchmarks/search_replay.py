@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from docs_block import has_block, write_block  # noqa: E402
+from figures import command_line, machine  # noqa: E402
 
 from trainables.errors import UsageError  # noqa: E402
 from tuner.replay.clock import replay_search  # noqa: E402
@@ -504,6 +505,8 @@ def main() -> int:
             results[str(concurrency)] = summarize(outcomes, strategies)
             print_table(concurrency, results[str(concurrency)], args.seeds)
     document = {
+        "command": command_line(),
+        "machine": machine(),
         "default": DEFAULT,
         "curves": str(curves.path),
         "seeds": args.seeds,

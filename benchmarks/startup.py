@@ -21,6 +21,7 @@ Ray starts, and each trial process imports torch and transformers. Three measure
 
     python benchmarks/startup.py             # 3 runs of each, about 8 minutes here
     python benchmarks/startup.py --runs 1    # one of each
+    python benchmarks/startup.py --json docs/figures/startup.json   # also the figures as JSON
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import figures as docs_figures
 import psutil
 from sampling import PeriodicSampler
 
@@ -46,6 +48,15 @@ REPO = Path(__file__).resolve().parents[1]
 SWEEP = REPO / "search_spaces" / "sst2_minilm.yaml"
 PRESTART = "RAY_prestart_worker_first_driver"  # Ray's setting; the tuner sets 0 where unset
 TIMES = ("ray_up_s", "first_trial_s", "wall_s")
+TINY_SWEEP = [
+    "data.max_train_rows=32",
+    "data.max_validation_rows=32",
+    "training.num_train_epochs=1",
+    "search.num_trials=2",
+    "search.max_concurrent_trials=2",
+    "retrain.enabled=false",
+    "resources.borrow_idle_cpus=false",
+]
 IMPORTS = {
     "tuner.running.trial": "import tuner.running.trial",
     "tuner.running.trial + sklearn.metrics": "import tuner.running.trial, sklearn.metrics",
@@ -53,6 +64,10 @@ IMPORTS = {
     "  of it alone: ray.tune": "import ray.tune",
     "  of it alone: BERT's model code": "import transformers.models.bert.modeling_bert",
     "  of it alone: transformers.trainer": "import transformers.trainer",
+}
+CASES = {  # the tiny sweep's two cases: Ray's default first, the tuner's choice second
+    "workers started ahead (Ray's default)": "1",
+    "none started ahead (tuner)": "0",
 }
 PROBES = {  # job's runtime environment, actor's: "tune" is Tune's for trials, "none" empty
     "job none, actor none": "none,none",
@@ -126,16 +141,7 @@ def tiny_sweep() -> dict[str, Any]:
     from tuner.validation.validate import check_sweep
 
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as storage:
-        overrides = [
-            "data.max_train_rows=32",
-            "data.max_validation_rows=32",
-            "training.num_train_epochs=1",
-            "search.num_trials=2",
-            "search.max_concurrent_trials=2",
-            "retrain.enabled=false",
-            "resources.borrow_idle_cpus=false",
-            f"resources.storage_path={storage}",
-        ]
+        overrides = [*TINY_SWEEP, f"resources.storage_path={storage}"]
         with CpuSampler() as sampler:
             imported = time.process_time()  # this process's imports so far: not counted
             started, started_at = time.monotonic(), time.time()
@@ -198,6 +204,7 @@ def _idle_workers() -> set[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each case")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--sweep", action="store_true", help=argparse.SUPPRESS)  # the child
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # the child: "job,actor"
     args = parser.parse_args()
@@ -208,15 +215,17 @@ def main() -> None:
         print(json.dumps(prestart_probe(*args.probe.split(","))))
         return
 
+    started = time.monotonic()
+    imports: dict[str, list[float]] = {}
     print(f"CPU seconds to import, fresh process, median of {args.runs}:")
     for label, statement in IMPORTS.items():
         seconds = [import_cpu_seconds(statement) for _ in range(args.runs)]
+        imports[label.strip()] = seconds
         print(f"  {label:<36} {statistics.median(seconds):6.2f}")
 
-    cases = {"workers started ahead (Ray's default)": "1", "none started ahead (tuner)": "0"}
-    figures: dict[str, list[dict[str, Any]]] = {label: [] for label in cases}
+    figures: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
     for _ in range(args.runs):
-        for label, prestart in cases.items():
+        for label, prestart in CASES.items():
             figures[label].append(run_child("--sweep", env={PRESTART: prestart}))
 
     print(f"\nTiny sweep, 2 trials x 1 epoch on 32 rows, mean of {args.runs} (seconds from start):")
@@ -229,6 +238,7 @@ def main() -> None:
         )
     print("  (the first trial's start is to Tune's whole second)")
     print(f"\nCPU seconds spent until the first trial started, mean of {args.runs}:")
+    means: dict[str, dict[str, Any]] = {}
     for label, runs in figures.items():
         kinds = sorted({kind for run in runs for kind in run["cpu_to_first_trial"]})
         spent = {
@@ -244,15 +254,69 @@ def main() -> None:
             f"workers {spent.get('workers', 0.0):.1f}, Ray's services {sum(services.values()):.1f}"
         )
         print("    " + ", ".join(f"{kind} {cpu:.2f}" for kind, cpu in services.items()))
+        means[label] = {
+            **{key: statistics.mean(run[key] for run in runs) for key in TIMES},
+            "cpu_to_first_trial": spent,
+            "cores_busy": sum(spent.values()) / (first * cores),
+        }
     print("\nCan an actor run on a worker Ray started ahead? Runtime environments, Tune's for")
     print("its trials (it always sets PL_DISABLE_FORK) or none:")
+    probes: dict[str, dict[str, Any]] = {}
     for label, probe in PROBES.items():
-        found = run_child("--probe", probe, env={PRESTART: "1"})
+        found = probes[label] = run_child("--probe", probe, env={PRESTART: "1"})
         print(
             f"  {label:<40} {found['started_ahead']} started ahead; the actor got one: "
             f"{'yes' if found['used_one'] else 'no'}, answered in {found['answered_s']:.2f} s"
         )
     print(f"rerun: python benchmarks/startup.py --runs {args.runs}")
+    if args.json:
+        docs_figures.write_json(
+            args.json,
+            document(args.runs, imports, figures, means, probes, time.monotonic() - started),
+        )
+
+
+def document(
+    runs: int,
+    imports: dict[str, list[float]],
+    sweeps: dict[str, list[dict[str, Any]]],
+    means: dict[str, dict[str, Any]],
+    probes: dict[str, dict[str, Any]],
+    took_s: float,
+) -> dict[str, Any]:
+    """The figures as JSON: every run, the medians and means, and the tuner's two choices
+    against what they replace, measured in the same run."""
+    medians = {label: statistics.median(seconds) for label, seconds in imports.items()}
+    ray_default, tuner = (means[label] for label in CASES)
+    return docs_figures.document(
+        "startup.py",
+        "CPU seconds to import a trial's code in a fresh process, and a tiny sweep's start-up "
+        "with and without Ray's workers started ahead",
+        took_s,
+        settings={
+            "runs": runs,
+            "sweep": str(SWEEP.relative_to(REPO)),
+            "tiny_sweep_overrides": TINY_SWEEP,
+            "imports": {label.strip(): statement for label, statement in IMPORTS.items()},
+            "cases": {label: f"{PRESTART}={value}" for label, value in CASES.items()},
+            "probes": PROBES,
+        },
+        imports_cpu_s=imports,
+        imports_cpu_s_median=medians,
+        tiny_sweep=sweeps,
+        tiny_sweep_mean=means,
+        probes=probes,
+        ratios={
+            "trial_import_over_with_sklearn": medians["tuner.running.trial"]
+            / medians["tuner.running.trial + sklearn.metrics"],
+            "no_workers_ahead_over_ray_default": {
+                "first_trial_s": tuner["first_trial_s"] / ray_default["first_trial_s"],
+                "wall_s": tuner["wall_s"] / ray_default["wall_s"],
+                "cpu_to_first_trial": sum(tuner["cpu_to_first_trial"].values())
+                / sum(ray_default["cpu_to_first_trial"].values()),
+            },
+        },
+    )
 
 
 def run_child(*arguments: str, env: dict[str, str]) -> dict[str, Any]:

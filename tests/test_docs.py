@@ -144,3 +144,22 @@ def test_the_files_a_document_names_exist(name: str) -> None:
     named = set(re.findall(r"\b(?:tuner|trainables|benchmarks|tests)/[\w/]+\.py\b", text))
     absent = sorted(path for path in named if not (REPO / path).is_file())
     assert not absent, f"docs/{name} names files that do not exist: {absent}"
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the document's headings."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings
+    }
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_links_to_a_section_find_it(path: Path) -> None:
+    links = re.findall(r"\]\(([\w./-]*\.md)?#([\w-]+)\)", path.read_text(encoding="utf-8"))
+    broken = [
+        f"{target or path.name}#{anchor}"
+        for target, anchor in links
+        if anchor not in anchors(path.parent / target if target else path)
+    ]
+    assert not broken, f"{path.name} links to sections that do not exist: {broken}"

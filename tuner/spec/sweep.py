@@ -1,8 +1,9 @@
 """The sweep file as typed, validated objects.
 
 One `SweepSpec` per sweep file. Every later step (data, trials, ranking) takes these objects and
-never a raw dict. Checks that need only the file live here; checks that need the data or a
-library's knowledge (which training arguments exist, which metrics a task gives) run in
+never a raw dict. Checks that need only the file live here, the objective against its task's
+metrics among them (so a validated spec always has its mode); checks that need the data, the
+model or a library's knowledge (which training arguments exist) run in
 `tuner.validation.checks`.
 """
 

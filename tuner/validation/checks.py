@@ -1,5 +1,6 @@
-"""Checks that need more than the file: the training library's arguments, the task's metrics,
-the data's labels. They all run before Ray starts."""
+"""Checks that need more than the file: the training library's arguments, the data's classes,
+the model's layers and modules, the searcher's view of the space. `tuner.validation.validate`
+runs them all before Ray starts."""
 
 from __future__ import annotations
 
