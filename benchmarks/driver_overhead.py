@@ -253,7 +253,6 @@ class Outcome:
 def run_sweep(args: argparse.Namespace, storage: str) -> Outcome:
     """Run the sweep through the tuner's own driver pieces and count what happened."""
     spec = sweep_spec(args, storage)
-    assert spec.objective.mode is not None
     buffer = io.StringIO()
     progress = TimedProgress(
         Console(file=buffer, highlight=False, width=200),
