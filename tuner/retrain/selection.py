@@ -9,6 +9,7 @@ held-out test split, which no search trial had (see `tuner.running.job.training_
 from __future__ import annotations
 
 import math
+import warnings
 
 from trainables.errors import UsageError
 from tuner.results.folder import SweepRun
@@ -144,7 +145,9 @@ def ties_with_winner(ranked: list[Candidate], alpha: float = 1 - CONFIDENCE) -> 
         elif _std(winner) == 0 and _std(other) == 0:
             p_value = 1.0 if _mean(winner) == _mean(other) else 0.0
         else:
-            p_value = float(stats.ttest_ind(winner, other, equal_var=False).pvalue)
+            with warnings.catch_warnings():  # scipy's note on near-equal scores; p stands
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p_value = float(stats.ttest_ind(winner, other, equal_var=False).pvalue)
         if p_value >= alpha:
             ties.append(Tie(trial=candidate.trial, p_value=round(p_value, 4)))
     return ties

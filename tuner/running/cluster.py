@@ -4,6 +4,7 @@ need it: every trial fits on one node, and every node sees the results folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -66,10 +67,20 @@ def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -
         # in Tune's environment of their own: those workers only take CPU from the first trials.
         os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
         # "local": a new instance, where Ray's default would join one that `ray start` left
-        # running on this machine, unasked and unchecked.
-        ray.init(
-            address="local", include_dashboard=False, log_to_driver=False, runtime_env=runtime_env
-        )
+        # running on this machine, unasked and unchecked. Ray's note that it turned on token
+        # authentication for it is about an instance no other machine joins: not printed.
+        notes = logging.getLogger("ray._private.authentication")
+        level = notes.level
+        notes.setLevel(logging.ERROR)
+        try:
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env=runtime_env,
+            )
+        finally:
+            notes.setLevel(level)
     else:
         named = f"{given_as} {address}"
         _check_reachable(address, named)
