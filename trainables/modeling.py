@@ -80,19 +80,19 @@ def load_task_model(
     """
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
+    kind = task_named(task)
     if weights is not None:
         config = copy.deepcopy(weights.config)  # from_pretrained may adjust it
         loaded = weights.model_class.from_pretrained(
             None,
             config=config,
             state_dict=weights.state_dict(),
-            ignore_mismatched_sizes=task_named(task).fresh_head,
+            ignore_mismatched_sizes=kind.fresh_head,
         )
         # Loaded from no path, the model would name itself "None", which peft then looks up
         # on the hub; it keeps the folder its weights came from.
         loaded.config.name_or_path = loaded.name_or_path = weights.config.name_or_path
         return loaded
-    kind = task_named(task)
     return kind.auto_model().from_pretrained(
         model_location(model),
         revision=model.revision,
@@ -168,7 +168,8 @@ def read_weights(
     files = _weight_files(folder)
     if not files or sum(path.stat().st_size for path in files) > SHARED_WEIGHTS_LIMIT:
         return None
-    config = AutoConfig.from_pretrained(str(folder), **task_named(task).head_arguments(label_names))
+    kind = task_named(task)
+    config = AutoConfig.from_pretrained(str(folder), **kind.head_arguments(label_names))
     config.name_or_path = location  # a hub model keeps its id, not the cache's folder
     blobs = tuple(np.fromfile(path, dtype=np.uint8) for path in files)
     for blob, path in zip(blobs, files, strict=True):
@@ -179,7 +180,7 @@ def read_weights(
                 "model.name_or_path", f"{path} is not a readable safetensors file ({error})"
             ) from None
     with torch.device("meta"):  # a weightless instance, only to learn its class
-        model_class = type(task_named(task).auto_model().from_config(config))
+        model_class = type(kind.auto_model().from_config(config))
     return ModelWeights(config=config, model_class=model_class, files=blobs)
 
 

@@ -33,7 +33,7 @@ from trainables.memory import reset_peak_memory
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.modeling import ModelWeights, load_task_model
 from trainables.sections import ModelSpec, TrainingSpec
-from trainables.tasks import task_named
+from trainables.tasks import Task, task_named
 
 # Settings the training step owns: evaluation and saving follow the sweep, not the Trainer's
 # own schedule, and nothing is sent to outside trackers.
@@ -140,7 +140,7 @@ def train_and_evaluate(
     reporter.parameters = count_parameters(model)
     reporter.add_scores = task.add_scores
     trainer = _Trainer(
-        _lengths_for_batches(job, args.train_batch_size),
+        _lengths_for_batches(job, task, args.train_batch_size),
         model=model,
         args=args,
         train_dataset=features.train,
@@ -169,13 +169,13 @@ def train_and_evaluate(
     return final
 
 
-def _lengths_for_batches(job: TrainingJob, batch_size: int) -> np.ndarray | None:
+def _lengths_for_batches(job: TrainingJob, task: Task, batch_size: int) -> np.ndarray | None:
     """The training rows' lengths, to draw batches by length; None for random batches: when
     the settings ask for them, or when by length most batches would hold one class."""
     if not job.training.batches_by_length:
         return None
     lengths = job.features.train_lengths
-    if task_named(job.task).length_may_predict_label():
+    if task.length_may_predict_label():
         labels = np.asarray(job.features.train.with_format("numpy")["labels"][:])
         if length_predicts_label(lengths, labels, batch_size):
             return None

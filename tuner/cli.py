@@ -136,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _validate(args: argparse.Namespace, console: Console) -> None:
     from rich.markup import escape
 
+    from tuner.reports.terminal import print_warnings
     from tuner.validation.validate import ReplayedSweep, validate_sweep_file
 
     with console.status("checking the data and the model"):
@@ -161,8 +162,7 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
             f"{m} ({', '.join(space)})" if space else m for m, space in method.choices.items()
         ]
         console.print(f"  methods    {' | '.join(choices)}")
-    for warning in validated.warnings:
-        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    print_warnings(console, validated.warnings)
 
 
 def _describe_data(checked: CheckedSweep, console: Console) -> None:
@@ -212,7 +212,7 @@ def _resume(args: argparse.Namespace, console: Console) -> None:
 
 def _report(args: argparse.Namespace, console: Console) -> None:
     from tuner.reports.files import write_reports
-    from tuner.reports.terminal import print_ranking, print_retrain
+    from tuner.reports.terminal import print_ranking, print_report_paths, print_retrain
     from tuner.results.folder import load_run
     from tuner.results.records import load_summary
 
@@ -224,8 +224,7 @@ def _report(args: argparse.Namespace, console: Console) -> None:
     out_dir = Path(args.output) if args.output else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--output {out_dir}: a file is there; give a folder")
-    paths = write_reports(run, summary, out_dir)
-    console.print(f"Report: {paths[-1]} (and {', '.join(p.name for p in paths[:-1])})")
+    print_report_paths(console, write_reports(run, summary, out_dir))
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> None:

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 
 from trainables.errors import FieldError, UsageError
 from tuner.handoff.best_file import data_fingerprint, write_best
 from tuner.reports.files import write_reports
-from tuner.reports.terminal import print_ranking, print_retrain
+from tuner.reports.terminal import (
+    print_ranking,
+    print_report_paths,
+    print_retrain,
+    print_warnings,
+)
 from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec
 from tuner.results.formatting import make_console
 from tuner.results.records import RetrainSummary, load_summary, save_summary
@@ -72,8 +76,7 @@ def run_sweep_file(
     console = console or make_console()
     with console.status("checking the data and the model"):
         validated = validate_sweep_file(path, overrides)
-    for warning in validated.warnings:
-        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
+    print_warnings(console, validated.warnings)
     checked, spec = validated.checked, validated.spec
     started = time.monotonic()
     with console.status("tokenizing the data once for all trials"):
@@ -184,7 +187,7 @@ def _finish(
     retrain = run.spec.retrain
     if retrain.enabled and summary is None and isinstance(checked, CheckedSweep):
         return _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)
-    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+    print_report_paths(console, reports)
     return SweepOutcome(run=run, retrain=summary, best_yaml=None, reports=reports)
 
 
@@ -212,5 +215,5 @@ def _retrain_and_hand_off(
     reports = write_reports(run, summary)
     console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
     console.print(f"  train it for production: tuner train {best_yaml}")
-    console.print(f"Report: {run.run_dir / 'report.html'} (and report.md, trials.csv/json)")
+    print_report_paths(console, reports)
     return SweepOutcome(run=run, retrain=summary, best_yaml=best_yaml, reports=reports)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trainables.sections import METHOD_SETTINGS
@@ -88,3 +90,15 @@ def print_retrain(console: Console, retrain: RetrainSummary) -> None:
             verdict,
         )
     console.print(table)
+
+
+def print_report_paths(console: Console, paths: list[Path]) -> None:
+    """Where the report files went: the HTML page first, the others after it."""
+    *others, page = paths
+    console.print(f"Report: {page} (and {', '.join(path.name for path in others)})")
+
+
+def print_warnings(console: Console, warnings: list[str]) -> None:
+    """Settings that run but are poor, a line each, printed as written (no markup)."""
+    for warning in warnings:
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)

@@ -178,8 +178,8 @@ TUNE_LOG = "tune.log"
 
 # The loggers whose records would otherwise land between the progress lines: Tune's (a
 # failed trial's whole traceback, "experiment state snapshotting" notes, ...), Train's and
-# the AIR layer's beneath them.
-_RAY_LOGGERS = ("ray.tune", "ray.train", "ray.air")
+# the AIR layer's beneath them, and Python's warnings (once `logging.captureWarnings`).
+_QUIETED_LOGGERS = ("ray.tune", "ray.train", "ray.air", "py.warnings")
 
 
 @contextmanager
@@ -198,20 +198,16 @@ def tune_quietly(log_file: Path | None = None) -> Iterator[None]:
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
-    for name in _RAY_LOGGERS:
+    for name in _QUIETED_LOGGERS:
         logger = logging.getLogger(name)
         saved.append((logger, logger.propagate, list(logger.handlers)))
         logger.handlers = [handler]
         logger.propagate = False
-    warnings_logger = logging.getLogger("py.warnings")
-    warnings_saved = (warnings_logger.propagate, list(warnings_logger.handlers))
-    warnings_logger.handlers, warnings_logger.propagate = [handler], False
     logging.captureWarnings(True)
     try:
         yield
     finally:
         logging.captureWarnings(False)
-        warnings_logger.propagate, warnings_logger.handlers = warnings_saved
         for logger, propagate, handlers in saved:
             logger.handlers, logger.propagate = handlers, propagate
         handler.close()

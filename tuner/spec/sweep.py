@@ -186,7 +186,8 @@ class SweepSpec(Section):
         if not isinstance(data, dict):
             return data
         task = data.get("task") or {}
-        kind = task.get("type", "sequence_classification") if isinstance(task, dict) else None
+        default = TaskSpec.model_fields["type"].default
+        kind = task.get("type", default) if isinstance(task, dict) else None
         objective = data.get("objective") or {}
         if kind not in TASKS or not isinstance(objective, dict):
             return data  # the task's or the objective's own validation says what is wrong
