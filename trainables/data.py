@@ -6,17 +6,27 @@ id order. For token classification, ``text`` holds each sentence's words and ``l
 tag ids, one per word. Splits the data lacks are carved out of the training rows, seeded (and
 stratified by label for sequence classification).
 
-The files and the hub are read by `trainables.readers`.
+The files and the hub are read by `trainables.readers`; the checks that keep bad rows (null
+labels, empty texts, test rows that are training rows) from training are
+`trainables.data_checks`.
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from trainables.data_checks import (
+    DataWarning,
+    check_labelled,
+    check_overlap,
+    check_prompts,
+    check_tagged,
+    label_names_from,
+)
 from trainables.errors import FieldError
 from trainables.readers import read_hub, read_local
 from trainables.sections import DataSpec
@@ -31,6 +41,9 @@ class LabelledSplits:
     validation: pd.DataFrame
     test: pd.DataFrame | None
     label_names: tuple[str, ...]
+    warnings: list[DataWarning] = field(default_factory=list)
+    """(field, why) for data that loads but that a person may not mean: texts that are both
+    training and evaluation rows, labels written both as numbers and as text."""
 
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.train), "validation": len(self.validation)}
@@ -43,18 +56,26 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
     """Read, label and split the data a sweep file describes, for ``task``.
 
     Raises:
-        FieldError: a file or column is missing, a file cannot be parsed, or the labels cannot
-            train a classifier (one class only, or a label outside ``data.labels``).
+        FieldError: a file or column is missing, a file cannot be parsed or holds no rows,
+            cells are null, empty or of the wrong type (`trainables.data_checks`), a
+            validation or test file is the training data again, or the labels cannot train a
+            classifier (one class only, or a label outside ``data.labels``).
     """
     raw = read_hub(data) if data.hub is not None else read_local(data)
+    warnings: list[DataWarning] = [
+        w for frame in raw.values() for w in frame.attrs.get("warnings", [])
+    ]
     labels = task_named(task).labels
     if labels == "none":  # text to model: no labels
         tables = {name: _texts(frame, data, name) for name, frame in raw.items()}
+        warnings += check_overlap(tables, data)
         label_names: tuple[str, ...] = ()
     else:
         per_word = labels == "per_word"
         tables = {name: _normalise(frame, data, name, per_word) for name, frame in raw.items()}
-        label_names, tables = _encode_labels(tables, data, raw, per_word)
+        warnings += check_overlap(tables, data)
+        label_names, tables, label_warnings = _encode_labels(tables, data, raw, per_word)
+        warnings += label_warnings
     tables = _carve_missing_splits(tables, data)
     limits = {
         "train": data.max_train_rows,
@@ -69,11 +90,12 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
         validation=tables["validation"],
         test=tables.get("test"),
         label_names=label_names,
+        warnings=warnings,
     )
 
 
 def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) -> pd.DataFrame:
-    """Keep the text and label columns under their canonical names."""
+    """Keep the text and label columns under their canonical names, each cell checked."""
     columns = {data.text_column: "text", data.label_column: "label"}
     if data.text_pair_column:
         columns[data.text_pair_column] = "text_pair"
@@ -90,7 +112,8 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) 
             )
     out = frame[list(columns)].rename(columns=columns).reset_index(drop=True)
     if per_word:
-        return _words_and_tags(out, split)
+        return _words_and_tags(out, data, split)
+    check_labelled(out, data, split)
     for column in ("text", "text_pair"):
         if column in out:
             out[column] = out[column].astype(str)
@@ -109,17 +132,18 @@ def _texts(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
                 f"data.{role}",
                 f"no column {column!r} in the {split} data; its columns are: {found}",
             )
+    check_prompts(frame, data, split)
     return pd.DataFrame(
         {name: frame[column].astype(str).tolist() for column, (name, _) in columns.items()}
     )
 
 
-def _words_and_tags(table: pd.DataFrame, split: str) -> pd.DataFrame:
+def _words_and_tags(table: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
     """Each row's words as a list of strings (a string is split on spaces), and as many tags."""
+    texts, labels = check_tagged(table, data, split)
     words, tags = [], []
-    for row, (text, labels) in enumerate(zip(table["text"], table["label"], strict=True)):
-        row_words = text.split() if isinstance(text, str) else [str(w) for w in text]
-        row_tags = labels.split() if isinstance(labels, str) else list(labels)
+    for row, (text, row_tags) in enumerate(zip(texts, labels, strict=True)):
+        row_words = [str(w) for w in text]
         if len(row_words) != len(row_tags):
             raise FieldError(
                 "data.label_column",
@@ -136,17 +160,15 @@ def _encode_labels(
     data: DataSpec,
     raw: dict[str, pd.DataFrame],
     per_word: bool,
-) -> tuple[tuple[str, ...], dict[str, pd.DataFrame]]:
+) -> tuple[tuple[str, ...], dict[str, pd.DataFrame], list[DataWarning]]:
     names = data.labels or raw["train"].attrs.get("label_names")
     # With label names given, integer labels may be ids into them (0 -> the first name).
     ids_allowed = names is not None
+    warnings: list[DataWarning] = []
     if names is None:
-        found = (
-            {tag for tags in tables["train"]["label"] for tag in tags}
-            if per_word
-            else set(tables["train"]["label"])
-        )
-        names = [str(v) for v in sorted(found, key=lambda v: (str(type(v)), v))]
+        train_labels = tables["train"]["label"]
+        found = [tag for tags in train_labels for tag in tags] if per_word else list(train_labels)
+        names, warnings = label_names_from(found, data)
     to_id = {name: index for name, index in zip(names, range(len(names)), strict=True)}
 
     def encode(value: Any, split: str) -> int:
@@ -155,10 +177,15 @@ def _encode_labels(
         if ids_allowed and isinstance(value, numbers.Integral) and 0 <= int(value) < len(names):
             return int(value)
         known = ", ".join(names)
+        near = (
+            f" (it differs from {str(value).strip()!r} only by its spaces)"
+            if str(value).strip() in to_id
+            else ""
+        )
         raise FieldError(
             "data.labels" if data.labels else "data.label_column",
-            f"label {value!r} in the {split} data is not among the known labels ({known}); "
-            "list every label in data.labels or fix the data",
+            f"label {value!r} in the {split} data is not among the known labels ({known})"
+            f"{near}; list every label in data.labels or fix the data",
         )
 
     encoded = {}
@@ -178,7 +205,7 @@ def _encode_labels(
             f"the training data has a single class ({only!r}); a classifier needs at least "
             "two: check data.label_column and the data",
         )
-    return tuple(names), encoded
+    return tuple(names), encoded, warnings
 
 
 def _carve_missing_splits(

@@ -48,15 +48,44 @@ def model_location(model: ModelSpec) -> str:
     return str(path)
 
 
+# The files a tokenizer is saved as (`save_pretrained`): one of them at least must be there.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+# Fewer tokens than this is no real tokenizer: transformers builds one of a few special
+# tokens, and every word unknown, for a folder without tokenizer files.
+MIN_VOCABULARY = 100
+
+
 def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
     """The model's tokenizer.
 
     Raises:
-        FieldError: it cannot be loaded (no such hub id, no connection, no tokenizer files).
+        FieldError: it cannot be loaded (no such hub id, no connection, no tokenizer files),
+            or what loads has a vocabulary of a few tokens only.
     """
     location = model_location(model)
+    fix = (
+        "save the tokenizer beside the model (tokenizer.save_pretrained(folder)), or give "
+        "the model's hub id"
+    )
+    if is_local_reference(location) and not any(
+        (Path(location) / name).is_file() for name in TOKENIZER_FILES
+    ):
+        raise FieldError(
+            "model.name_or_path",
+            f"the model folder {location!r} has no tokenizer files (none of "
+            f"{', '.join(TOKENIZER_FILES)}); {fix}",
+        )
     try:
-        return AutoTokenizer.from_pretrained(
+        tokenizer = AutoTokenizer.from_pretrained(
             location, revision=model.revision, trust_remote_code=model.trust_remote_code
         )
     except (OSError, ValueError) as error:
@@ -64,6 +93,13 @@ def load_tokenizer(model: ModelSpec) -> PreTrainedTokenizerBase:
         raise FieldError(
             "model.name_or_path", f"cannot load a tokenizer from {location!r}: {message}"
         ) from None
+    if len(tokenizer) < MIN_VOCABULARY:
+        raise FieldError(
+            "model.name_or_path",
+            f"the tokenizer of {location!r} knows only {len(tokenizer)} tokens, so nearly "
+            f"every word would be unknown: its tokenizer files are missing or broken; {fix}",
+        )
+    return tokenizer
 
 
 def load_task_model(
