@@ -1,5 +1,8 @@
 """The report files of a results folder: ``report.md``, ``trials.csv``, ``trials.json`` and
 ``report.html``, written whole or not at all.
+
+Text that a person or a trial wrote goes into ``report.md`` escaped (`markdown_text`), so it
+renders as the text it is; CSV and JSON carry it as it is: they are data.
 """
 
 from __future__ import annotations
@@ -7,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from trainables.errors import UsageError
 from tuner.reports.html import render_html
 from tuner.reports.terminal import ranking_cells
 from tuner.results.folder import SweepRun, write_atomically
@@ -27,8 +32,12 @@ def write_reports(
 
     Returns:
         The paths written.
+
+    Raises:
+        UsageError: the folder cannot take them: not a folder, not writable, or it holds
+            another run's reports.
     """
-    folder = out_dir or run.run_dir
+    folder = report_folder(run, out_dir)
     contents = {
         "report.md": markdown(run, retrain),
         "trials.csv": trials_csv(run),
@@ -37,9 +46,69 @@ def write_reports(
     }
     paths = []
     for name, text in contents.items():
-        write_atomically(folder / name, text)
+        try:
+            write_atomically(folder / name, text)
+        except OSError as error:
+            raise UsageError(_cannot_write(run, out_dir, folder, error)) from None
         paths.append(folder / name)
     return paths
+
+
+def report_folder(run: SweepRun, out_dir: Path | None) -> Path:
+    """The folder the reports go to, made if it is missing: ``--output`` or the run's own.
+
+    Raises:
+        UsageError: ``--output`` names a file, a folder that cannot be made, or one that
+            holds report files of another run (they would be overwritten).
+    """
+    if out_dir is None or _same(out_dir, run.run_dir):
+        return run.run_dir  # the run's own reports are rewritten, whatever they were
+    flag = f"--output {out_dir}"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{flag}: a file is there; give a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"{flag}: cannot make the folder ({error.strerror}); {_ELSEWHERE}"
+        ) from None
+    found = [name for name in REPORT_FILES if (out_dir / name).exists()]
+    if found:
+        owner = _report_owner(out_dir)
+        if owner is None or not _same(owner, run.run_dir):
+            whose = f"of another run ({owner})" if owner is not None else "not written for this run"
+            raise UsageError(
+                f"{flag}: holds report files {whose}: {', '.join(found)}; give an empty folder "
+                "or delete them"
+            )
+    return out_dir
+
+
+_ELSEWHERE = "give a folder you can write to"
+
+
+def _report_owner(folder: Path) -> Path | None:
+    """The run folder whose reports these are, as their ``trials.json`` names it."""
+    try:
+        written = json.loads((folder / "trials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    owner = written.get("run_dir") if isinstance(written, dict) else None
+    return Path(owner) if isinstance(owner, str) and Path(owner).is_absolute() else None
+
+
+def _same(one: Path, other: Path) -> bool:
+    return one.expanduser().resolve() == other.expanduser().resolve()
+
+
+def _cannot_write(run: SweepRun, out_dir: Path | None, folder: Path, error: OSError) -> str:
+    why = error.strerror or str(error)
+    if folder == run.run_dir:
+        return (
+            f"{folder}: cannot write the report files there ({why}; a read-only copy?); "
+            "use --output DIR to write them elsewhere"
+        )
+    return f"--output {out_dir}: cannot write the report files ({why}); {_ELSEWHERE}"
 
 
 def trial_record(row: TrialRow, position: int) -> dict[str, Any]:
@@ -74,7 +143,7 @@ def trials_json(run: SweepRun, retrain: RetrainSummary | None) -> dict[str, Any]
     keep = (spec.objective.metric, "epoch", "examples_seen", "train_loss", "time_total_s")
     return {
         "sweep": spec.name,
-        "run_dir": str(run.run_dir),
+        "run_dir": str(run.run_dir.resolve()),
         "objective": {"metric": spec.objective.metric, "mode": run.mode},
         "trials": [
             {
@@ -96,17 +165,20 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
         for o in dict.fromkeys(t.outcome for t in run.trials)
     )
     best = run.trials[0]
+    md = markdown_text
     lines = [
-        f"# Sweep `{spec.name}`",
+        f"# Sweep {markdown_code(spec.name)}",
         "",
-        f"- Model: `{spec.model.name_or_path}`",
-        f"- Objective: {metric} ({run.mode})",
+        f"- Model: {markdown_code(spec.model.name_or_path)}",
+        f"- Objective: {md(metric)} ({run.mode})",
         f"- Search: {spec.search.sampler} sampler, {spec.scheduler.type} scheduler, "
         f"{len(run.trials)} trials ({counts})",
-        f"- Best trial: {best.trial_id}, {metric} {format_score(best.objective)}, {best.status}",
+        f"- Best trial: {md(best.trial_id)}, {md(metric)} {format_score(best.objective)}, "
+        f"{md(best.status)}",
         f"- Trial compute: {format_seconds(total)}, of which "
         f"{_share(shares, 'stopped', total)} on trials stopped early and "
         f"{_share(shares, 'failed', total)} on failed ones",
+        *(f"- Note: {md(note)}" for note in run.notes),
         "",
     ]
     if retrain is not None:
@@ -115,11 +187,10 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
     lines += [
         "## Ranked trials",
         "",
-        "| " + " | ".join(headers) + " |",
+        _markdown_row(headers),
         "|" + "|".join("---" for _ in headers) + "|",
     ]
-    for row in cells:
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    lines += [_markdown_row(row) for row in cells]
     lines += ["", "Plots: `report.html`. Every trial: `trials.csv`, `trials.json`.", ""]
     return "\n".join(lines)
 
@@ -133,17 +204,52 @@ def _retrain_markdown(retrain: RetrainSummary) -> list[str]:
         "winner is chosen on validation scores only. Took "
         f"{format_seconds(retrain.seconds)}.",
         "",
-        f"| # | trial | validation {retrain.metric} | test {retrain.metric} | verdict |",
+        _markdown_row(
+            ["#", "trial", f"validation {retrain.metric}", f"test {retrain.metric}", "verdict"]
+        ),
         "|---|---|---|---|---|",
     ]
     for position, candidate, verdict in retrain.verdicts():
-        lines.append(
-            f"| {position} | {candidate.trial} | {format_interval(candidate.validation)} | "
-            f"{format_interval(candidate.test)} | {verdict} |"
-        )
+        cells = [
+            str(position),
+            candidate.trial,
+            format_interval(candidate.validation),
+            format_interval(candidate.test),
+            verdict,
+        ]
+        lines.append(_markdown_row(cells))
     winner = retrain.winner
-    lines += ["", f"Winner: {winner.trial} with {format_params(winner.hyperparameters)}."]
+    lines += [
+        "",
+        f"Winner: {markdown_text(winner.trial)} with "
+        f"{markdown_text(format_params(winner.hyperparameters))}.",
+    ]
     return lines
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(markdown_text(cell) for cell in cells) + " |"
+
+
+# Characters that Markdown would read as markup: code, emphasis, links, table cells, and an
+# underscore at a word's edge (inside a word, as in trial_00001, it is plain text).
+_MARKUP = re.compile(r"[\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def markdown_text(text: str) -> str:
+    """Text as Markdown that renders as exactly that text, on one line: no HTML, no links,
+    no code, no emphasis, no table cells broken."""
+    one_line = " ".join(str(text).splitlines())
+    escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKUP.sub(lambda match: "\\" + match.group(), escaped)
+
+
+def markdown_code(text: str) -> str:
+    """Text as a Markdown code span, fenced by more backticks than it holds in a row."""
+    one_line = " ".join(str(text).splitlines())
+    fence = "`" * (max(map(len, re.findall("`+", one_line)), default=0) + 1)
+    pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
 def _share(shares: dict[str, float], outcome: str, total: float) -> str:

@@ -17,6 +17,7 @@ from tuner.reports.plots import (
     OUTCOME_COLOURS,
     compute_figure,
     curves_figure,
+    label,
     parallel_figure,
     retrain_figure,
     slices_figure,
@@ -50,9 +51,10 @@ def render_html(run: SweepRun, retrain: RetrainSummary | None) -> str:
     sections = [
         f"<h1>Sweep {_e(spec.name)}</h1>",
         f"<p class='facts'>{_e(spec.model.name_or_path)} &middot; objective {_e(metric)} "
-        f"({_e(run.mode)}) &middot; {spec.search.sampler} sampler, {spec.scheduler.type} "
-        f"scheduler &middot; {_e(str(run.run_dir))}</p>",
+        f"({_e(run.mode)}) &middot; {_e(spec.search.sampler)} sampler, "
+        f"{_e(spec.scheduler.type)} scheduler &middot; {_e(str(run.run_dir))}</p>",
         _cards(run),
+        *(f"<p class='note'>Note: {_e(note)}</p>" for note in run.notes),
     ]
     if retrain is not None:
         sections += ["<h2>Retrained best configurations</h2>", _retrain_table(retrain)]
@@ -118,7 +120,7 @@ def _importance_section(run: SweepRun) -> str:
     for evaluator, scores in found.items():
         figure.add_trace(
             go.Bar(
-                y=[SHORT_NAMES.get(n, n) for n in names],
+                y=[label(SHORT_NAMES.get(n, n)) for n in names],
                 x=[scores.get(n, 0.0) for n in names],
                 name=evaluator,
                 orientation="h",

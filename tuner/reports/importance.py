@@ -46,9 +46,11 @@ def study_of(run: SweepRun) -> optuna.Study | None:
             name: trial.hyperparameters[name] for name in space if name in trial.hyperparameters
         }
         distributions = {name: space[name] for name in params}
-        study.add_trial(
-            optuna.trial.create_trial(
+        try:
+            frozen = optuna.trial.create_trial(
                 params=params, distributions=distributions, value=trial.objective
             )
-        )
-    return study
+        except (ValueError, TypeError):
+            continue  # a value outside the space the sweep file now gives, or of another type
+        study.add_trial(frozen)
+    return study if len(study.trials) >= 3 else None

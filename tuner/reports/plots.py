@@ -1,11 +1,14 @@
 """The report's figures, drawn with Plotly: learning curves, each setting against the score,
 parallel coordinates, where the compute went, and the retrain's seeds.
+
+Plotly reads tags such as ``<b>`` and ``<a href>`` in its labels, so every label that a person
+or a trial wrote goes in escaped (`label`); plotly shows the entities as the characters.
 """
 
 from __future__ import annotations
 
+import html
 import math
-from html import escape as _e
 from typing import Any
 
 import plotly.graph_objects as go
@@ -15,7 +18,8 @@ from tuner.results.folder import SweepRun
 from tuner.results.formatting import SHORT_NAMES
 from tuner.results.ranking import TrialRow, compute_shares
 from tuner.results.records import RetrainSummary
-from tuner.spec.space import CategoricalParam
+from tuner.results.trial_files import number
+from tuner.spec.space import CategoricalParam, FloatParam, IntParam
 
 OUTCOME_COLOURS = {
     "completed": "#2b7bba",
@@ -24,14 +28,25 @@ OUTCOME_COLOURS = {
     "running": "#27ae60",
     "pending": "#95a5a6",
     "paused": "#95a5a6",
+    "interrupted": "#7f8c8d",
+    "unreadable": "#bdc3c7",
 }
+
+
+def label(text: Any) -> str:
+    """Text for a Plotly label or hover text, shown as written (no tags, no links)."""
+    return html.escape(str(text), quote=False)
 
 
 def curves_figure(run: SweepRun) -> go.Figure:
     metric = run.spec.objective.metric
     figure = go.Figure()
     for row in run.trials:
-        points = [(h["epoch"], h[metric]) for h in row.history if finite(h.get(metric))]
+        points = [
+            (h["epoch"], h[metric])
+            for h in row.history
+            if finite(h.get(metric)) and finite(h.get("epoch"))
+        ]
         if not points:
             continue
         colour = OUTCOME_COLOURS.get(row.outcome, "#777")
@@ -42,17 +57,18 @@ def curves_figure(run: SweepRun) -> go.Figure:
                 x=epochs,
                 y=values,
                 mode="lines+markers",
-                name=row.trial_id,
+                name=label(row.trial_id),
                 line={"color": colour, "dash": "dot" if ends_early else "solid"},
                 marker={
                     "size": [6] * (len(points) - 1) + [14 if ends_early else 6],
                     "symbol": ["circle"] * (len(points) - 1) + ["x" if ends_early else "circle"],
                 },
-                hovertemplate=f"{row.trial_id}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}"
-                f"<br>{_e(row.status)}<extra></extra>",
+                text=[f"{label(row.trial_id)}<br>{label(row.status)}"] * len(points),
+                hovertemplate=f"epoch %{{x}}<br>{label(metric)} %{{y:.4f}}<br>%{{text}}"
+                "<extra></extra>",
             )
         )
-    figure.update_layout(xaxis_title="epochs trained", yaxis_title=metric, height=460)
+    figure.update_layout(xaxis_title="epochs trained", yaxis_title=label(metric), height=460)
     return figure
 
 
@@ -66,7 +82,7 @@ def slices_figure(run: SweepRun) -> go.Figure:
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
     figure = make_subplots(
-        rows=rows, cols=columns, subplot_titles=[SHORT_NAMES.get(n, n) for n in names]
+        rows=rows, cols=columns, subplot_titles=[label(SHORT_NAMES.get(n, n)) for n in names]
     )
     scored = scored_trials(run)
     for index, name in enumerate(names):
@@ -74,15 +90,15 @@ def slices_figure(run: SweepRun) -> go.Figure:
         having = [t for t in scored if name in t.hyperparameters]  # a method's own settings
         figure.add_trace(
             go.Scatter(
-                x=[trial.hyperparameters[name] for trial in having],
+                x=[_shown(trial.hyperparameters[name]) for trial in having],
                 y=[trial.objective for trial in having],
                 mode="markers",
                 marker={
                     "size": 10,
                     "color": [OUTCOME_COLOURS.get(t.outcome, "#777") for t in having],
                 },
-                text=[f"{t.trial_id}: {t.status}" for t in having],
-                hovertemplate="%{text}<br>%{x}<br>" + metric + " %{y:.4f}<extra></extra>",
+                text=[label(f"{t.trial_id}: {t.status}") for t in having],
+                hovertemplate="%{text}<br>%{x}<br>" + label(metric) + " %{y:.4f}<extra></extra>",
                 showlegend=False,
             ),
             row=row,
@@ -98,7 +114,7 @@ def slices_figure(run: SweepRun) -> go.Figure:
             )
         else:
             figure.update_xaxes(range=padded(param.low, param.high), row=row, col=column)
-        figure.update_yaxes(title_text=metric if column == 1 else None, row=row, col=column)
+        figure.update_yaxes(title_text=label(metric) if column == 1 else None, row=row, col=column)
     figure.update_layout(height=320 * rows)
     return figure
 
@@ -108,37 +124,12 @@ def parallel_figure(run: SweepRun) -> go.Figure:
     scored = scored_trials(run)
     dimensions = []
     for name, param in run.spec.flat_space().items():
-        if not all(name in trial.hyperparameters for trial in scored):
-            continue  # a method's own setting: an axis needs a value in every trial
-        values: list[Any] = [trial.hyperparameters.get(name) for trial in scored]
-        label = SHORT_NAMES.get(name, name)
-        if isinstance(param, CategoricalParam):
-            choices = [str(choice) for choice in param.choices]
-            dimensions.append(
-                {
-                    "label": label,
-                    "values": [choices.index(str(value)) for value in values],
-                    "tickvals": list(range(len(choices))),
-                    "ticktext": choices,
-                    "range": [0, max(len(choices) - 1, 1)],
-                }
-            )
-        elif param.log:
-            low, high = math.log10(param.low), math.log10(param.high)
-            ticks = list(range(math.ceil(low), math.floor(high) + 1))
-            dimensions.append(
-                {
-                    "label": f"{label} (log)",
-                    "values": [math.log10(value) for value in values],
-                    "range": [low, high],
-                    "tickvals": ticks,
-                    "ticktext": [f"1e{tick}" for tick in ticks],
-                }
-            )
-        else:
-            dimensions.append({"label": label, "values": values, "range": [param.low, param.high]})
+        values = [trial.hyperparameters.get(name) for trial in scored]
+        dimension = _dimension(label(SHORT_NAMES.get(name, name)), param, values)
+        if dimension is not None:
+            dimensions.append(dimension)
     objectives = [trial.objective for trial in scored]
-    dimensions.append({"label": metric, "values": objectives})
+    dimensions.append({"label": label(metric), "values": objectives})
     reverse = run.mode == "min"
     figure = go.Figure(
         go.Parcoords(
@@ -147,7 +138,7 @@ def parallel_figure(run: SweepRun) -> go.Figure:
                 "colorscale": "Viridis",
                 "reversescale": reverse,
                 "showscale": True,
-                "colorbar": {"title": {"text": metric}},
+                "colorbar": {"title": {"text": label(metric)}},
             },
             dimensions=dimensions,
         )
@@ -167,10 +158,10 @@ def compute_figure(run: SweepRun) -> go.Figure:
     trials = sorted(run.trials, key=lambda t: t.trial_id)
     figure.add_trace(
         go.Bar(
-            x=[t.trial_id for t in trials],
+            x=[label(t.trial_id) for t in trials],
             y=[t.seconds for t in trials],
             marker={"color": [OUTCOME_COLOURS.get(t.outcome, "#777") for t in trials]},
-            text=[t.status for t in trials],
+            text=[label(t.status) for t in trials],
             textposition="none",
             hovertemplate="%{x}<br>%{y:.0f} s<br>%{text}<extra></extra>",
             showlegend=False,
@@ -197,7 +188,7 @@ def compute_figure(run: SweepRun) -> go.Figure:
 
 def retrain_figure(retrain: RetrainSummary) -> go.Figure:
     figure = go.Figure()
-    labels = [candidate.trial for candidate in retrain.candidates]
+    labels = [label(candidate.trial) for candidate in retrain.candidates]
     for split, colour, offset in (("validation", "#2b7bba", -0.12), ("test", "#8e44ad", 0.12)):
         means, errors, xs, seeds_x, seeds_y = [], [], [], [], []
         for index, candidate in enumerate(retrain.candidates):
@@ -229,10 +220,47 @@ def retrain_figure(retrain: RetrainSummary) -> go.Figure:
         )
     figure.update_layout(
         xaxis={"tickvals": list(range(len(labels))), "ticktext": labels},
-        yaxis_title=retrain.metric,
+        yaxis_title=label(retrain.metric),
         height=400,
     )
     return figure
+
+
+def _dimension(
+    name: str, param: FloatParam | IntParam | CategoricalParam, values: list[Any]
+) -> dict[str, Any] | None:
+    """One axis of the parallel coordinates; None when a trial has no value that fits it (a
+    method's own setting, or a value outside the space the sweep file now gives)."""
+    if isinstance(param, CategoricalParam):
+        choices = [str(choice) for choice in param.choices]
+        if not all(str(value) in choices for value in values):
+            return None
+        return {
+            "label": name,
+            "values": [choices.index(str(value)) for value in values],
+            "tickvals": list(range(len(choices))),
+            "ticktext": [label(choice) for choice in choices],
+            "range": [0, max(len(choices) - 1, 1)],
+        }
+    numbers = [number(value) for value in values]
+    if any(value is None or (param.log and value <= 0) for value in numbers):
+        return None
+    if not param.log:
+        return {"label": name, "values": numbers, "range": [param.low, param.high]}
+    low, high = math.log10(param.low), math.log10(param.high)
+    ticks = list(range(math.ceil(low), math.floor(high) + 1))
+    return {
+        "label": f"{name} (log)",
+        "values": [math.log10(value) for value in numbers if value is not None],
+        "range": [low, high],
+        "tickvals": ticks,
+        "ticktext": [f"1e{tick}" for tick in ticks],
+    }
+
+
+def _shown(value: Any) -> Any:
+    """A hyperparameter as a point's x: a number as it is, anything else as escaped text."""
+    return value if number(value) is not None else label(value)
 
 
 def padded(low: float, high: float) -> list[float]:
@@ -241,4 +269,4 @@ def padded(low: float, high: float) -> list[float]:
 
 
 def finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+    return number(value) is not None

@@ -4,12 +4,14 @@ intervals, the winner and the candidates tied with it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tuner.results.folder import write_atomically
+from trainables.errors import UsageError
+from tuner.results.folder import first_problem, write_atomically
 from tuner.spec.sweep import Mode
 
 RETRAIN_FILE = "retrain.json"
@@ -100,9 +102,31 @@ def save_summary(run_dir: Path, summary: RetrainSummary) -> Path:
 
 
 def load_summary(run_dir: Path) -> RetrainSummary | None:
-    """The latest retrain of a run, if any; an unreadable file counts as none."""
+    """The latest retrain of a run; None when the run was never retrained.
+
+    Raises:
+        UsageError: ``retrain.json`` is there but cannot be read, or is corrupt.
+    """
     path = run_dir / RETRAIN_FILE
     try:
-        return RetrainSummary.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        raise UsageError(
+            f"{path}: cannot be read ({error.strerror}); make it readable, or delete it to "
+            "retrain again"
+        ) from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is corrupt (not UTF-8 text); {_FIX}") from None
+    try:
+        return RetrainSummary.model_validate_json(text)
+    except ValidationError as error:
+        try:
+            raw = json.loads(text)  # for the path to the field at fault
+        except ValueError:
+            raw = None
+        raise UsageError(f"{path} is corrupt ({first_problem(error, raw)}); {_FIX}") from None
+
+
+_FIX = "delete it to retrain again, or restore it"
