@@ -275,7 +275,7 @@ def run_sweep(args: argparse.Namespace, storage: str) -> Outcome:
             max_concurrent_trials=spec.search.max_concurrent_trials,
             reuse_actors=True,
         ),
-        run_config=run_config(spec, "driver-overhead", storage, progress),
+        run_config=run_config(spec, "driver-overhead", storage, [progress]),
     )
     machine_start = psutil.cpu_times()
     cpu_start, wall_start = time.process_time(), time.perf_counter()

@@ -86,7 +86,7 @@ def run_ours(size: dict[str, int], storage: Path, borrow: bool = True) -> dict[s
 
     from tuner.running.cluster import connect
     from tuner.running.job import training_job
-    from tuner.running.tune_run import run_sweep
+    from tuner.running.tune_run import new_run_dir, run_sweep
     from tuner.validation.sweep_file import load_sweep_file
     from tuner.validation.validate import check_sweep
 
@@ -108,7 +108,7 @@ def run_ours(size: dict[str, int], storage: Path, borrow: bool = True) -> dict[s
     checked = check_sweep(spec)
     job = training_job(checked)
     connect(checked.spec, address=None)
-    run = run_sweep(checked.spec, job, Console(file=io.StringIO()))
+    run = run_sweep(checked.spec, job, new_run_dir(checked.spec), Console(file=io.StringIO()))
     wall = time.monotonic() - started
     # Model load and Trainer set-up until the first optimizer step, per trial in start order;
     # the first trial on each slot also pays for importing torch and transformers.

@@ -136,7 +136,7 @@ def tiny_sweep() -> dict[str, Any]:
 
     from tuner.running.cluster import connect
     from tuner.running.job import training_job
-    from tuner.running.tune_run import run_sweep
+    from tuner.running.tune_run import new_run_dir, run_sweep
     from tuner.validation.sweep_file import load_sweep_file
     from tuner.validation.validate import check_sweep
 
@@ -149,7 +149,9 @@ def tiny_sweep() -> dict[str, Any]:
             job = training_job(checked)
             connect(checked.spec, address=None)
             ray_up = time.monotonic() - started
-            run = run_sweep(checked.spec, job, Console(file=io.StringIO()))
+            run = run_sweep(
+                checked.spec, job, new_run_dir(checked.spec), Console(file=io.StringIO())
+            )
             wall = time.monotonic() - started
     first = min(t.history[0]["timestamp"] - t.history[0]["time_total_s"] for t in run.trials)
     cpu = sampler.before(first)

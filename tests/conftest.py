@@ -246,14 +246,16 @@ def sweep_in_process(content: dict[str, Any]) -> SweepRun:
     from tuner.results.formatting import make_console
     from tuner.running.cluster import connect
     from tuner.running.job import training_job
-    from tuner.running.tune_run import run_sweep
+    from tuner.running.tune_run import new_run_dir, run_sweep
     from tuner.spec.sweep import SweepSpec
     from tuner.validation.validate import check_sweep
 
     checked = check_sweep(SweepSpec.model_validate(content))
     try:
         connect(checked.spec, address=None)
-        return run_sweep(checked.spec, training_job(checked), make_console())
+        return run_sweep(
+            checked.spec, training_job(checked), new_run_dir(checked.spec), make_console()
+        )
     finally:
         ray.shutdown()
 

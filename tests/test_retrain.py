@@ -4,6 +4,7 @@ and the search kept away from the test split."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -112,4 +113,4 @@ def test_the_search_never_sees_the_test_split(valid_sweep):
     from tuner.running.tune_run import run_sweep
 
     with pytest.raises(ValueError, match="must not see the test split"):
-        run_sweep(checked.spec, training_job(checked, with_test=True), console=None)  # type: ignore[arg-type]
+        run_sweep(checked.spec, training_job(checked, with_test=True), Path("-"), None)  # type: ignore[arg-type]

@@ -148,7 +148,7 @@ def test_trials_open_no_model_file(
     from tuner.results.formatting import make_console
     from tuner.running.cluster import connect
     from tuner.running.job import training_job
-    from tuner.running.tune_run import run_sweep
+    from tuner.running.tune_run import new_run_dir, run_sweep
     from tuner.validation.validate import check_sweep
 
     model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
@@ -159,7 +159,7 @@ def test_trials_open_no_model_file(
     job = training_job(checked)
     shutil.rmtree(model)
     connect(checked.spec, address=None)
-    run = run_sweep(checked.spec, job, make_console())
+    run = run_sweep(checked.spec, job, new_run_dir(checked.spec), make_console())
     assert [trial.outcome for trial in run.trials] == ["completed", "completed"]
 
 

@@ -128,9 +128,89 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands[args.command](args, console)
     except UsageError as error:
-        print(f"tuner: error: {error}", file=sys.stderr)
+        _say(f"tuner: error: {error}")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _say("tuner: interrupted; nothing was started")
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if type(error).__name__ == "InterruptedRunError":  # imported with Ray, only where it runs
+            _say(_resume_hint(error))
+            return EXIT_INTERRUPTED
+        _say(_log_unexpected(error, _folder_of(args, error)))
+        return EXIT_UNEXPECTED
     return 0
+
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process that SIGINT stopped
+EXIT_UNEXPECTED = 1
+ERROR_LOG = "tuner-error.log"
+
+
+def _say(line: str) -> None:
+    """One line on stderr, with no secret in it."""
+    from trainables.secrets import redact
+
+    print(redact(" ".join(line.split())), file=sys.stderr)
+
+
+def _resume_hint(interrupted: Exception) -> str:
+    """What a Ctrl-C left, and the command that goes on from there."""
+    run_dir = getattr(interrupted, "run_dir", "")
+    if getattr(interrupted, "stage", "") == "retrain":
+        return (
+            f"tuner: retraining interrupted; the search in {run_dir} is complete and no "
+            f"retrained model was kept. Retrain with: tuner resume {run_dir}"
+        )
+    saved = any(Path(run_dir).glob("experiment_state-*.json"))
+    if not saved:
+        return f"tuner: interrupted before Tune saved any state in {run_dir}; sweep again"
+    how = (
+        "stopped at once; the last state Tune saved"
+        if getattr(interrupted, "at_once", False)
+        else "the search's state"
+    )
+    return f"tuner: interrupted; {how} is in {run_dir}. Resume with: tuner resume {run_dir}"
+
+
+def _folder_of(args: argparse.Namespace, error: Exception) -> Path | None:
+    """The results folder an unexpected error belongs to, if there is one."""
+    tagged = getattr(error, "run_dir", None)
+    if tagged is not None:
+        return Path(tagged)
+    given = getattr(args, "run_dir", None)
+    return Path(given) if given and Path(given).is_dir() else None
+
+
+def _log_unexpected(error: Exception, folder: Path | None) -> str:
+    """Write the traceback to a log file (in the results folder where there is one); the
+    line to print names it."""
+    import tempfile
+    import time
+    import traceback
+
+    from trainables.secrets import redact
+
+    text = redact("".join(traceback.format_exception(error)))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    for place in (folder, Path(tempfile.gettempdir())):
+        if place is None:
+            continue
+        log = place / ERROR_LOG
+        try:
+            with log.open("a", encoding="utf-8") as file:
+                file.write(f"--- {stamp} tuner {' '.join(sys.argv[1:])}\n{text}\n")
+        except OSError:
+            continue
+        break
+    else:
+        log = None
+    reason = " ".join(str(error).split())[:200] or type(error).__name__
+    where = f"; the traceback is in {log}" if log is not None else ""
+    return (
+        f"tuner: unexpected error ({type(error).__name__}: {reason}){where}. "
+        "Please report it with that file"
+    )
 
 
 def _validate(args: argparse.Namespace, console: Console) -> None:

@@ -14,7 +14,10 @@ none). Bad input raises `UsageError` with one line naming what is wrong, before 
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +32,21 @@ from tuner.reports.terminal import (
     print_retrain,
     print_warnings,
 )
-from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec
+from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec, write_atomically
 from tuner.results.formatting import make_console
+from tuner.results.lock import driver_lock
 from tuner.results.records import RetrainSummary, load_summary, save_summary
 from tuner.retrain.runs import run_retrain
 from tuner.retrain.selection import seed_values, select_candidates
 from tuner.running.cluster import connect
 from tuner.running.job import training_job
-from tuner.running.tune_run import Trials, resume_sweep, run_sweep
+from tuner.running.tune_run import (
+    Trials,
+    new_run_dir,
+    resume_sweep,
+    run_sweep,
+    tune_state_saved,
+)
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.validate import (
     CheckedSweep,
@@ -83,6 +93,7 @@ def run_sweep_file(
         trials = _trials(checked)
     try:
         connect(spec, address, address_given_as)
+        run_dir = new_run_dir(spec)
     except FieldError as error:
         raise validated.file.locate(error) from None
     what = "replayed runs" if spec.replay else "trials"
@@ -90,7 +101,9 @@ def run_sweep_file(
         f"Sweep {spec.name!r}: {spec.search.num_trials} {what} of {spec.model.name_or_path}, "
         f"optimising {spec.objective.metric} ({spec.objective.mode})"
     )
-    return _finish(run_sweep(spec, trials, console), checked, started, console)
+    with driver_lock(run_dir, "sweep"), errors_logged_in(run_dir):
+        _save_fingerprint(run_dir, checked)
+        return _finish(run_sweep(spec, trials, run_dir, console), checked, started, console)
 
 
 def resume_sweep_folder(
@@ -104,14 +117,22 @@ def resume_sweep_folder(
     would: no trial lost or run twice, the retrain run if it had not been.
 
     Raises:
-        UsageError: the folder is not a sweep's, or its data or model no longer pass.
+        UsageError: the folder is not a sweep's, another driver runs on it, Tune saved no
+            state in it, or its data changed or no longer passes.
     """
     console = console or make_console()
     folder, spec = load_spec(run_dir)
     started = time.monotonic()
-    checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
-    console.print(f"Resuming sweep {spec.name!r} in {folder}")
-    return _finish(resume_sweep(folder, spec, _trials(checked)), checked, started, console)
+    with driver_lock(folder, "resume"), errors_logged_in(folder):
+        if not tune_state_saved(folder):
+            raise UsageError(
+                f"{folder}: Tune saved no state there before the driver stopped, so there is "
+                f"nothing to resume; run the sweep again (tuner sweep FILE)"
+            )
+        checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
+        console.print(f"Resuming sweep {spec.name!r} in {folder}")
+        run = resume_sweep(folder, spec, _trials(checked), console)
+        return _finish(run, checked, started, console)
 
 
 def retrain_sweep_folder(
@@ -139,9 +160,22 @@ def retrain_sweep_folder(
     seeds = spec.retrain.seeds if seeds is None else seeds
     select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
     seed_values(spec.training.seed, seeds)
-    checked = _check_and_connect(run.run_dir, spec, address, address_given_as, console, True)
-    assert isinstance(checked, CheckedSweep)  # not a replay
-    return _retrain_and_hand_off(run, checked, top_k, seeds, console)
+    with driver_lock(run.run_dir, "retrain"), errors_logged_in(run.run_dir):
+        checked = _check_and_connect(run.run_dir, spec, address, address_given_as, console, True)
+        assert isinstance(checked, CheckedSweep)  # not a replay
+        return _retrain_and_hand_off(run, checked, top_k, seeds, console)
+
+
+@contextmanager
+def errors_logged_in(run_dir: Path) -> Iterator[None]:
+    """An unexpected error in the block is tagged with the run's folder, where the command
+    line writes its traceback (`tuner.cli`)."""
+    try:
+        yield
+    except Exception as error:
+        if not isinstance(error, UsageError) and not hasattr(error, "run_dir"):
+            error.run_dir = run_dir  # type: ignore[attr-defined]
+        raise
 
 
 def _trials(checked: CheckedSweep | ReplayedSweep) -> Trials:
@@ -163,10 +197,55 @@ def _check_and_connect(
             checked = check_spec(spec)
             if need_test and isinstance(checked, CheckedSweep):
                 require_test_split(checked)
+            _check_fingerprint(run_dir, checked)
             connect(spec, address, address_given_as)
         except FieldError as error:
             raise UsageError(f"{run_dir / SPEC_FILE}: {error}") from None
     return checked
+
+
+FINGERPRINT_FILE = "data.json"
+"""The SHA-256 of the training and validation rows a sweep began with."""
+
+
+def _fingerprints(checked: CheckedSweep) -> dict[str, str]:
+    splits = checked.splits
+    return {
+        name: data_fingerprint(frame, splits.label_names)
+        for name, frame in (("train", splits.train), ("validation", splits.validation))
+    }
+
+
+def _save_fingerprint(run_dir: Path, checked: CheckedSweep | ReplayedSweep) -> None:
+    if isinstance(checked, CheckedSweep):
+        text = json.dumps({"sha256": _fingerprints(checked)}, indent=2)
+        write_atomically(run_dir / FINGERPRINT_FILE, text)
+
+
+def _check_fingerprint(run_dir: Path, checked: CheckedSweep | ReplayedSweep) -> None:
+    """Trials resumed or retrained on other data than the search began with would compare
+    scores of two data sets.
+
+    Raises:
+        FieldError: the rows changed since the sweep began.
+    """
+    saved = run_dir / FINGERPRINT_FILE
+    if not isinstance(checked, CheckedSweep) or not saved.is_file():
+        return  # a replay, or a folder of an older version of the tuner
+    try:
+        began = json.loads(saved.read_text(encoding="utf-8"))["sha256"]
+    except (ValueError, KeyError, TypeError, OSError):
+        raise UsageError(
+            f"{saved} is corrupt, so the data the sweep began with is unknown; restore it "
+            "or start a new sweep"
+        ) from None
+    for name, now in _fingerprints(checked).items():
+        if began.get(name) != now:
+            raise FieldError(
+                f"data.{name if name == 'train' else 'validation'}",
+                f"the {name} rows changed since the sweep began (their SHA-256 differs from "
+                f"{saved.name}'s); restore that data, or start a new sweep on the new data",
+            )
 
 
 def _finish(

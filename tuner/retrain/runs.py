@@ -16,6 +16,7 @@ from tuner.results.folder import SweepRun
 from tuner.results.ranking import TrialRow, read_trials
 from tuner.results.records import RetrainSummary
 from tuner.retrain.selection import summarise
+from tuner.running.interrupts import interruptible
 from tuner.running.trial import retrain_trial
 from tuner.running.tune_run import TUNE_LOG, run_config, trainable_for, tune_quietly
 
@@ -27,7 +28,11 @@ def run_retrain(
     seeds: list[int],
     console: Console,
 ) -> RetrainSummary:
-    """Train every candidate with every seed on the connected cluster; summarise."""
+    """Train every candidate with every seed on the connected cluster; summarise.
+
+    Raises:
+        InterruptedRunError: Ctrl-C stopped the retrain; nothing of it is kept.
+    """
     from tuner.running.progress import ProgressPrinter
 
     if job.features.test is None:
@@ -40,27 +45,28 @@ def run_retrain(
         for row in candidates
         for seed in seeds
     ]
-    tuner = tune.Tuner(
-        # Never on borrowed cores: a seeded run must reproduce, and another thread count
-        # changes floating-point sums in their last bits.
-        trainable_for(retrain_trial, spec, job, run.run_dir.resolve() / experiment),
-        param_space={"run": tune.grid_search(plan)},
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=spec.search.max_concurrent_trials,
-            trial_name_creator=_retrain_name,
-            trial_dirname_creator=_retrain_name,
-            reuse_actors=True,
-        ),
-        run_config=run_config(
-            spec,
-            experiment,
-            str(run.run_dir.resolve()),
-            ProgressPrinter(console, metric, mode, len(plan), _describe),
-        ),
-    )
-    started = time.monotonic()
-    with tune_quietly(run.run_dir / TUNE_LOG):
-        tuner.fit()
+    with interruptible(run.run_dir, console, "retrain") as watch:
+        tuner = tune.Tuner(
+            # Never on borrowed cores: a seeded run must reproduce, and another thread count
+            # changes floating-point sums in their last bits.
+            trainable_for(retrain_trial, spec, job, run.run_dir.resolve() / experiment),
+            param_space={"run": tune.grid_search(plan)},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=spec.search.max_concurrent_trials,
+                trial_name_creator=_retrain_name,
+                trial_dirname_creator=_retrain_name,
+                reuse_actors=True,
+            ),
+            run_config=run_config(
+                spec,
+                experiment,
+                str(run.run_dir.resolve()),
+                [ProgressPrinter(console, metric, mode, len(plan), _describe), watch],
+            ),
+        )
+        started = time.monotonic()
+        with tune_quietly(run.run_dir / TUNE_LOG, console):
+            tuner.fit()
     rows = read_trials(run.run_dir / experiment, spec)
     return summarise(rows, candidates, seeds, metric, mode, time.monotonic() - started, experiment)
 

@@ -20,11 +20,14 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from rich.console import Console
+from rich.text import Text
 
-from trainables.errors import UsageError
+from trainables.errors import FieldError, UsageError
+from trainables.secrets import redact
 from trainables.train import TrainingJob
 from tuner.replay.curves import RecordedCurves
 from tuner.results.folder import SweepRun, load_run, save_spec
+from tuner.running.interrupts import interruptible
 from tuner.running.progress import ProgressPrinter
 from tuner.running.trial import replay_trial, tune_trial
 from tuner.search.strategy import build_scheduler, build_searcher
@@ -34,61 +37,94 @@ Trials = TrainingJob | RecordedCurves
 """What answers a sweep's trials: training (the job every trial shares), or recorded curves."""
 
 
-def run_sweep(spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
-    """Search on the connected Ray cluster, every trial a real fine-tuning run (or a replayed
-    one); rank them."""
+def new_run_dir(spec: SweepSpec) -> Path:
+    """A new folder for a run, named by the sweep and the time it starts; two runs of one
+    sweep started in the same second get folders of their own (``-2``, ``-3``, ...).
+
+    Raises:
+        FieldError: the storage path cannot hold folders (a file, or not writable).
+    """
     storage = Path(spec.resources.storage_path).expanduser().resolve()
-    run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = storage / run_name
+    stamp = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1, 1000):
+        run_dir = storage / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise FieldError(
+                "resources.storage_path",
+                f"cannot create a run folder in {storage} ({error.strerror}); "
+                "give a writable folder",
+            ) from None
+        return run_dir
+    raise FieldError("resources.storage_path", f"{storage}: too many runs named {stamp}")
+
+
+def run_sweep(spec: SweepSpec, trials: Trials, run_dir: Path, console: Console) -> SweepRun:
+    """Search on the connected Ray cluster, every trial a real fine-tuning run (or a replayed
+    one), with results in ``run_dir`` (see `new_run_dir`); rank them.
+
+    Raises:
+        InterruptedRunError: Ctrl-C stopped the search; Tune saved its state for `resume_sweep`.
+    """
     trainable = _search_trainable(spec, trials, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=False)
     save_spec(run_dir, spec)
 
     metric, mode = spec.objective.metric, spec.objective.mode
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=build_searcher(spec, run_dir),
-            scheduler=build_scheduler(spec, _train_rows(trials)),
-            num_samples=spec.search.num_trials,
-            max_concurrent_trials=spec.search.max_concurrent_trials,
-            time_budget_s=spec.search.time_budget_s,
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
-            reuse_actors=True,
-        ),
-        run_config=run_config(
-            spec,
-            run_name,
-            str(storage),
-            ProgressPrinter(console, metric, mode, spec.search.num_trials),
-        ),
-    )
-    with tune_quietly(run_dir / TUNE_LOG):
-        tuner.fit()
+    with interruptible(run_dir, console, "search") as watch:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=build_searcher(spec, run_dir),
+                scheduler=build_scheduler(spec, _train_rows(trials)),
+                num_samples=spec.search.num_trials,
+                max_concurrent_trials=spec.search.max_concurrent_trials,
+                time_budget_s=spec.search.time_budget_s,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+                reuse_actors=True,
+            ),
+            run_config=run_config(
+                spec,
+                run_dir.name,
+                str(run_dir.parent),
+                [ProgressPrinter(console, metric, mode, spec.search.num_trials), watch],
+            ),
+        )
+        with tune_quietly(run_dir / TUNE_LOG, console):
+            tuner.fit()
     return load_run(run_dir)
 
 
-def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials) -> SweepRun:
+def tune_state_saved(run_dir: Path) -> bool:
+    """Whether Tune saved a run's state in the folder, so that it can be resumed."""
+    return bool(tune.Tuner.can_restore(str(run_dir.resolve())))
+
+
+def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
     """Finish an interrupted sweep: Tune restores its trials and the searcher's Optuna study,
     keeps finished trials, continues unfinished ones from their checkpoints and launches
     only the trials still missing.
 
     Raises:
         UsageError: the folder holds no Tune state to resume from.
+        InterruptedRunError: Ctrl-C stopped it again; it can be resumed again.
     """
     location = str(run_dir.resolve())
-    if not tune.Tuner.can_restore(location):
+    if not tune_state_saved(run_dir):
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
-    tuner = tune.Tuner.restore(
-        location,
-        trainable=_search_trainable(spec, trials, Path(location)),
-        resume_unfinished=True,
-        resume_errored=False,  # failed trials used up their retries; they stay failed
-        restart_errored=False,
-    )
-    with tune_quietly(run_dir / TUNE_LOG):
-        tuner.fit()
+    with interruptible(run_dir, console, "search"):
+        tuner = tune.Tuner.restore(
+            location,
+            trainable=_search_trainable(spec, trials, Path(location)),
+            resume_unfinished=True,
+            resume_errored=False,  # failed trials used up their retries; they stay failed
+            restart_errored=False,
+        )
+        with tune_quietly(run_dir / TUNE_LOG, console):
+            tuner.fit()
     return load_run(run_dir)
 
 
@@ -149,13 +185,15 @@ def may_borrow(spec: SweepSpec) -> bool:
     )
 
 
-def run_config(spec: SweepSpec, name: str, storage: str, progress: Callback) -> tune.RunConfig:
+def run_config(
+    spec: SweepSpec, name: str, storage: str, callbacks: list[Callback]
+) -> tune.RunConfig:
     """Where a Tune run keeps its results, and how it survives failures."""
     return tune.RunConfig(
         name=name,
         storage_path=storage,
         verbose=0,
-        callbacks=[progress, DropFinishedCheckpoints()],
+        callbacks=[*callbacks, DropFinishedCheckpoints()],
         failure_config=tune.FailureConfig(max_failures=spec.fault_tolerance.max_retries),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
@@ -182,13 +220,39 @@ TUNE_LOG = "tune.log"
 _QUIETED_LOGGERS = ("ray.tune", "ray.train", "ray.air", "py.warnings")
 
 
+_ALARMS = (
+    "checkpointing failed",  # the controller could not save its state (a full disk)
+    "snapshotting failed",
+    "saving experiment state to storage",  # ... failed with exception
+    "failed to restore the run state",
+    "restarting experiment",  # ... from scratch, the saved state unreadable
+)
+"""Tune's records that a person must see, though the rest goes to ``tune.log``."""
+
+
+class _Alarms(logging.Handler):
+    """Prints Tune's records that say the run's state is not safe as one line each."""
+
+    def __init__(self, console: Console, log_file: Path | None) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+        self.where = f" (details in {log_file})" if log_file is not None else ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(alarm in message.lower() for alarm in _ALARMS):
+            first = message.strip().splitlines()[0] if message.strip() else message
+            self.console.print(Text(f"Tune: {redact(first)}{self.where}", style="yellow"))
+
+
 @contextmanager
-def tune_quietly(log_file: Path | None = None) -> Iterator[None]:
+def tune_quietly(log_file: Path | None = None, console: Console | None = None) -> Iterator[None]:
     """Progress is ProgressPrinter's job: keep Tune's own reporting out of the terminal.
 
     Ray's and Tune's log records and Python warnings raised meanwhile go to ``log_file``
     (appended to), or nowhere without one; a failed trial's progress line gives its reason,
-    and its ``error.txt`` keeps the traceback.
+    and its ``error.txt`` keeps the traceback. On ``console``, one line for each record that
+    says the run's saved state is in danger (checkpointing failed, restarted from scratch).
     """
     # With Tune's classic reporter, verbose=0 is silent; the newer one still prints a banner.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -197,11 +261,12 @@ def tune_quietly(log_file: Path | None = None) -> Iterator[None]:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers = [handler] if console is None else [handler, _Alarms(console, log_file)]
     saved = []
     for name in _QUIETED_LOGGERS:
         logger = logging.getLogger(name)
         saved.append((logger, logger.propagate, list(logger.handlers)))
-        logger.handlers = [handler]
+        logger.handlers = list(handlers)
         logger.propagate = False
     logging.captureWarnings(True)
     try:
