@@ -84,7 +84,10 @@ def test_a_long_prompt_leaves_room_for_the_response(tmp_path, tiny_gpt):
     files = {}
     for split in ("train", "validation", "test"):
         files[split] = tmp_path / f"{split}.jsonl"
-        pd.DataFrame(rows).to_json(files[split], orient="records", lines=True)
+        held_out = [{**row, "prompt": f"{row['prompt']} ({split})"} for row in rows]
+        pd.DataFrame(held_out if split != "train" else rows).to_json(
+            files[split], orient="records", lines=True
+        )
     features = tokenize_splits(
         load_splits(_data(files, response_column="response"), "causal_lm"),
         tokenizer,

@@ -18,6 +18,7 @@ from tests.conftest import ray_modules_loaded_by, sweep_in_process, tiny_sweep
 from tuner.cli import main
 from tuner.reports.files import REPORT_FILES
 from tuner.results.folder import SPEC_FILE, load_run
+from tuner.results.lock import LOCK_FILE, driver_lock
 
 pytestmark = pytest.mark.ray  # every test here runs on a real Ray instance or cluster
 
@@ -133,7 +134,8 @@ def test_a_running_trial_shows_as_running(finished_run, tmp_path):
             entry[0] = json.dumps(trial)
             break
     state_file.write_text(json.dumps(state))
-    rows = {t.trial_id: t for t in load_run(copy).trials}
+    with driver_lock(copy, "sweep"):  # a live driver holds the folder
+        rows = {t.trial_id: t for t in load_run(copy).trials}
     running = rows[trial["relative_logdir"]]
     assert running.outcome == "running" and running.status.startswith("running, at epoch ")
     assert sum(t.outcome == "running" for t in rows.values()) == 1
@@ -197,4 +199,5 @@ def test_retrain_without_a_test_split_fails_before_training(finished_run, tmp_pa
     assert main(["retrain", str(no_test)]) == 2
     err = capsys.readouterr().err
     assert "data.test: the data has no test split" in err
-    assert sorted(str(p) for p in no_test.rglob("*")) == before
+    after = sorted(str(p) for p in no_test.rglob("*") if p.name != LOCK_FILE)  # the driver's
+    assert after == before

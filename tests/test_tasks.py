@@ -50,7 +50,10 @@ def test_a_task_declares_what_a_sweep_needs(task):
 
 def test_a_task_encodes_trains_one_step_and_scores(task, tiny_model, tmp_path):
     rows = _rows_file(task, tmp_path)
-    data = DataSpec(train=str(rows), validation=str(rows), test=str(rows), max_length=16)
+    # Evaluation rows that are training rows too only warn; the same file twice is refused.
+    held = tmp_path / "held_out.jsonl"
+    held.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows[:2]))
+    data = DataSpec(train=str(rows), validation=str(held), test=str(held), max_length=16)
     splits = dataclasses.replace(load_splits(data, task.name), test=None)  # as a search has it
     assert len(splits.train) == len(task.example_rows)
     assert (task.labels == "none") == (splits.label_names == ())

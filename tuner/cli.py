@@ -222,37 +222,39 @@ def _validate(args: argparse.Namespace, console: Console) -> None:
     with console.status("checking the data and the model"):
         validated = validate_sweep_file(args.file, args.overrides)
     checked, spec = validated.checked, validated.spec
-    console.print(f"[green]{escape(args.file)} is valid[/]: sweep {spec.name!r}")
+    console.print(f"[green]{escape(args.file)} is valid[/]: sweep {escape(repr(spec.name))}")
     if isinstance(checked, ReplayedSweep):
         curves = checked.curves
         console.print(
             f"  replay     {len(curves.runs)} recorded runs from {curves.path}; best "
-            f"{spec.objective.metric} {curves.best:.4f}, median {curves.median:.4f}"
+            f"{spec.objective.metric} {curves.best:.4f}, median {curves.median:.4f}",
+            markup=False,
         )
     else:
         _describe_data(checked, console)
     console.print(f"  objective  {spec.objective.metric} ({spec.objective.mode})")
     console.print(
         f"  search     {spec.search.num_trials} trials, {spec.search.sampler} sampler, "
-        f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}"
+        f"{spec.scheduler.type} scheduler over: {', '.join(spec.search_space)}",
+        markup=False,
     )
     method = spec.method()
     if method is not None:
         choices = [
             f"{m} ({', '.join(space)})" if space else m for m, space in method.choices.items()
         ]
-        console.print(f"  methods    {' | '.join(choices)}")
+        console.print(f"  methods    {' | '.join(choices)}", markup=False)
     print_warnings(console, validated.warnings)
 
 
 def _describe_data(checked: CheckedSweep, console: Console) -> None:
     spec = checked.spec
     sizes = ", ".join(f"{name} {rows}" for name, rows in checked.splits.sizes().items())
-    console.print(f"  model      {spec.model.name_or_path}")
+    console.print(f"  model      {spec.model.name_or_path}", markup=False)
     console.print(f"  task       {spec.task.type}")
     labels = checked.splits.label_names
     described = f"{len(labels)} labels: {', '.join(labels)}" if labels else "text to model"
-    console.print(f"  data       {sizes} rows; {described}")
+    console.print(f"  data       {sizes} rows; {described}", markup=False)
 
 
 def _use_token_auth_if_available() -> None:
@@ -298,12 +300,10 @@ def _report(args: argparse.Namespace, console: Console) -> None:
 
     run = load_run(args.run_dir)
     summary = load_summary(run.run_dir)
-    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
+    print_ranking(console, run.trials, run.spec.objective.metric, run.mode, run.notes)
     if summary is not None:
         print_retrain(console, summary)
     out_dir = Path(args.output) if args.output else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--output {out_dir}: a file is there; give a folder")
     print_report_paths(console, write_reports(run, summary, out_dir))
 
 
@@ -327,7 +327,10 @@ def _train(args: argparse.Namespace, console: Console) -> None:
     source = Path(args.file)
     handoff = load_best(source, args.overrides)
     output = output_folder(handoff, args.output)
-    console.print(f"Training {handoff.model.name_or_path} as sweep {handoff.sweep!r} found best")
+    console.print(
+        f"Training {handoff.model.name_or_path} as sweep {handoff.sweep!r} found best", markup=False
+    )
     final = train_best(handoff, source, output, console)
     scores = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith("test_"))
-    console.print(f"Saved model and tokenizer to {output}" + (f"; {scores}" if scores else ""))
+    saved = f"Saved model and tokenizer to {output}" + (f"; {scores}" if scores else "")
+    console.print(saved, markup=False)

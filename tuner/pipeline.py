@@ -99,7 +99,8 @@ def run_sweep_file(
     what = "replayed runs" if spec.replay else "trials"
     console.print(
         f"Sweep {spec.name!r}: {spec.search.num_trials} {what} of {spec.model.name_or_path}, "
-        f"optimising {spec.objective.metric} ({spec.objective.mode})"
+        f"optimising {spec.objective.metric} ({spec.objective.mode})",
+        markup=False,
     )
     with driver_lock(run_dir, "sweep"), errors_logged_in(run_dir):
         _save_fingerprint(run_dir, checked)
@@ -130,7 +131,7 @@ def resume_sweep_folder(
                 f"nothing to resume; run the sweep again (tuner sweep FILE)"
             )
         checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
-        console.print(f"Resuming sweep {spec.name!r} in {folder}")
+        console.print(f"Resuming sweep {spec.name!r} in {folder}", markup=False)
         run = resume_sweep(folder, spec, _trials(checked), console)
         return _finish(run, checked, started, console)
 
@@ -253,14 +254,14 @@ def _finish(
 ) -> SweepOutcome:
     """After the search: the ranking, the reports, then the retrain if the file asks for it."""
     console.print()
-    print_ranking(console, run.trials, run.spec.objective.metric, run.mode)
+    print_ranking(console, run.trials, run.spec.objective.metric, run.mode, run.notes)
     stopped = sum(row.outcome == "stopped" for row in run.trials)
     failed = sum(row.outcome == "failed" for row in run.trials)
     console.print(
         f"{len(run.trials)} trials in {time.monotonic() - started:.0f}s: "
         f"{stopped} stopped early by the scheduler, {failed} failed."
     )
-    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}")
+    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}", markup=False)
     summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
     reports = write_reports(run, summary)  # the search is safe on disk before the retrain
     retrain = run.spec.retrain
@@ -292,7 +293,7 @@ def _retrain_and_hand_off(
     train_sha256 = data_fingerprint(checked.splits.train, checked.splits.label_names)
     best_yaml, best_json = write_best(run, summary, train_sha256)
     reports = write_reports(run, summary)
-    console.print(f"Best configuration: {best_yaml} (and {best_json.name})")
-    console.print(f"  train it for production: tuner train {best_yaml}")
+    console.print(f"Best configuration: {best_yaml} (and {best_json.name})", markup=False)
+    console.print(f"  train it for production: tuner train {best_yaml}", markup=False)
     print_report_paths(console, reports)
     return SweepOutcome(run=run, retrain=summary, best_yaml=best_yaml, reports=reports)

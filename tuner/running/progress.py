@@ -53,12 +53,14 @@ class ProgressPrinter(Callback):
             f"[dim]{elapsed:>6} [{self.finished}/{self.total} done, best {self.metric} {best}][/]"
         )
 
+    def _head(self, trial: Trial) -> str:
+        """The prefix and the trial's name, as text."""
+        return f"{self._prefix()} {escape(str(trial))}"
+
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self.console.print(
-            f"{self._prefix()} {trial} started: {escape(self.describe(trial.config))}"
-        )
+        self.console.print(f"{self._head(trial)} started: {escape(self.describe(trial.config))}")
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
@@ -69,12 +71,12 @@ class ProgressPrinter(Callback):
         held_out = {k: v for k, v in result.items() if k.startswith("test_") and k != "test_loss"}
         if held_out:  # a retrained model's one score on the test split
             scores = ", ".join(f"{key} {score:.4f}" for key, score in held_out.items())
-            self.console.print(f"{self._prefix()} {trial} scored on the test split: {scores}")
+            self.console.print(f"{self._head(trial)} scored on the test split: {scores}")
             return
         self.latest[trial.trial_id] = float(value)
         loss = result.get("train_loss")  # a replayed run has none
         self.console.print(
-            f"{self._prefix()} {trial} epoch {result.get('epoch', 0):.3g}: {self.metric} "
+            f"{self._head(trial)} epoch {result.get('epoch', 0):.3g}: {self.metric} "
             f"{value:.4f}" + (f", train loss {loss:.4f}" if loss is not None else "")
         )
 
@@ -85,14 +87,14 @@ class ProgressPrinter(Callback):
         last = trial.last_result or {}
         epochs = float(last.get("epoch", 0.0))
         ended = f"stopped early at epoch {epochs:.3g}" if stopped_early(last) else "completed"
-        self.console.print(f"{self._prefix()} {trial} {ended}")
+        self.console.print(f"{self._head(trial)} {ended}")
 
     def on_trial_recover(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         reason = escape(self._reason(trial))
         self.console.print(
-            f"{self._prefix()} {trial} [yellow]crashed[/]"
+            f"{self._head(trial)} [yellow]crashed[/]"
             + (f" ({reason})" if reason else "")
             + "; Tune restarts it from its last checkpoint"
         )
@@ -109,7 +111,7 @@ class ProgressPrinter(Callback):
             error_file.read_text(errors="replace") if error_file.is_file() else trial.get_error()
         )
         reason = failure_reason(error) if error is not None else "unknown error"
-        self.console.print(f"{self._prefix()} {trial} [red]failed[/]: {escape(reason)}")
+        self.console.print(f"{self._head(trial)} [red]failed[/]: {escape(reason)}")
         self.console.print(f"         full error: {escape(str(trial.path))}/error.txt")
 
     @staticmethod
