@@ -7,11 +7,13 @@ on nothing of `tuner` (the driver); `tuner.spec.sweep` builds the whole sweep fi
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,15 +24,45 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from trainables.errors import MethodError
 from trainables.tasks import TASKS
 
 
 class Section(BaseModel):
-    """A part of the sweep file: unknown keys are errors, values never change after parsing."""
+    """A part of the sweep file: unknown keys are errors, values never change after parsing,
+    and no number is NaN or infinite (YAML's ``.nan``, ``.inf``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+SEED_LIMIT = 2**32
+"""Seeds are below this: what NumPy's and PyTorch's generators take."""
+
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
+"""A seed: 0 <= seed < 2**32."""
+
+
+def finite(value: Any) -> Any:
+    """A value with no NaN or infinite number in it, however deep in lists and mappings.
+
+    Raises:
+        ValueError: saying so.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number, not NaN or infinite; give a number")
+    if isinstance(value, list | tuple):
+        for item in value:
+            finite(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            finite(item)
+    return value
+
+
+FiniteValue = Annotated[Any, AfterValidator(finite)]
+"""Any value, refused where it holds a NaN or infinite number."""
 
 
 class ModelSpec(Section):
@@ -59,7 +91,7 @@ class SplitSpec(Section):
 
     validation: float = Field(0.1, gt=0, lt=1)
     test: float = Field(0.1, ge=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
 
 class DataSpec(Section):
@@ -112,6 +144,10 @@ class TaskSpec(Section):
         return value
 
 
+SECRET_ARGUMENTS = {"hub_token", "push_to_hub_token"}
+"""`TrainingArguments` keywords that hold a secret, refused in the file."""
+
+
 class TrainingSpec(BaseModel):
     """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
 
@@ -122,12 +158,28 @@ class TrainingSpec(BaseModel):
     own random batches, and a ``train_sampling_strategy`` other than ``random`` takes over.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    __pydantic_extra__: dict[str, FiniteValue]
 
     num_train_epochs: float = Field(3.0, gt=0)
     evaluations_per_epoch: int = Field(1, ge=1, le=100)
     batches_by_length: bool = True
-    seed: int = 42
+    seed: Seed = 42
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_token_written(cls, data: Any) -> Any:
+        """A token in the file would be copied into ``sweep.yaml`` and ``best.yaml``; the hub
+        reads it from the environment instead (see `trainables.secrets`)."""
+        for key in SECRET_ARGUMENTS & set(data if isinstance(data, dict) else ()):
+            message = (
+                "a token written here would be copied into sweep.yaml and best.yaml; "
+                "remove it and export HF_TOKEN, which the hub reads by itself"
+            )
+            raise PydanticCustomError(
+                "field_error", "{message}", {"field": f"training.{key}", "message": message}
+            )
+        return data
 
     def arguments(self) -> dict[str, Any]:
         """The settings as `TrainingArguments` keywords."""

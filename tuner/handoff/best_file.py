@@ -20,14 +20,14 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from trainables.errors import UsageError
+from trainables.errors import FieldError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
 from trainables.methods import split_method
 from trainables.sections import DataSpec, FineTuningMethod, ModelSpec, TaskSpec, TrainingSpec
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.records import Interval, RetrainSummary
 from tuner.spec.sweep import Mode
-from tuner.validation.sweep_file import load_yaml_model
+from tuner.validation.sweep_file import load_yaml_model, locate
 
 BEST_YAML = "best.yaml"
 BEST_JSON = "best.json"
@@ -164,8 +164,30 @@ def load_best(path: Path, overrides: list[str]) -> HandOff:
     Raises:
         UsageError: the file is missing, malformed, or a field is wrong.
     """
-    handoff, _, _ = load_yaml_model(path, overrides, HandOff, "best-configuration file")
+    handoff, lines, overridden = load_yaml_model(
+        path, overrides, HandOff, "best-configuration file"
+    )
+    try:
+        check_handoff(handoff)
+    except FieldError as error:
+        raise locate(path, lines, overridden, error) from None
     return handoff
+
+
+def check_handoff(handoff: HandOff) -> None:
+    """What the schema leaves open: the training arguments (types, ranges, no NaN, together),
+    the method against the model, and ``data.max_length`` against the model's positions; the
+    model's configuration is read, not its weights.
+
+    Raises:
+        FieldError: naming the field of ``best.yaml``.
+    """
+    from tuner.validation.model_limits import check_max_length
+    from tuner.validation.production_checks import check_method_applies
+
+    check_arguments(handoff)
+    check_method_applies(handoff.model, handoff.method, handoff.task.type)
+    check_max_length(handoff.model, handoff.data.max_length)
 
 
 def package_versions() -> dict[str, str]:
@@ -179,19 +201,19 @@ def package_versions() -> dict[str, str]:
 
 
 def check_arguments(handoff: HandOff) -> None:
-    """``training_arguments`` must be what ``TrainingArguments`` accepts (the method and its
-    settings were checked as the file was read).
+    """``training_arguments`` must be what ``TrainingArguments`` accepts, each keyword of its
+    type and range (the method and its settings were checked as the file was read).
 
     Raises:
-        UsageError: an unknown keyword or a value it rejects.
+        FieldError: an unknown keyword or a value it rejects.
     """
-    from transformers import TrainingArguments
+    from tuner.validation.production_checks import check_argument_mapping
 
-    try:
-        TrainingArguments(**handoff.training_arguments)
-    except (TypeError, ValueError) as error:
-        message = " ".join(str(error).split())
-        raise UsageError(f"training_arguments: TrainingArguments rejects them: {message}") from None
+    tuner_settings = {
+        "evaluations_per_epoch": handoff.evaluations_per_epoch,
+        "batches_by_length": handoff.batches_by_length,
+    }
+    check_argument_mapping(handoff.training_arguments, tuner_settings, "training_arguments")
 
 
 def _absolute(reference: str) -> str:

@@ -7,11 +7,13 @@ distributed setup by itself); only the main process prints and writes the summar
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from accelerate import PartialState
 from rich.console import Console
 
+from trainables.callbacks import NonFiniteLossError
 from trainables.data import load_splits
 from trainables.errors import FieldError, UsageError
 from trainables.features import tokenize_splits
@@ -41,9 +43,33 @@ def output_folder(handoff: HandOff, output: str | None) -> Path:
 def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -> dict[str, float]:
     """Train the hand-off's configuration on its training data and save model and tokenizer.
 
+    The output folder is made only once training starts; if this call made it and fails
+    before anything is saved there, it is removed again, so that a failed run leaves no empty
+    folder in the way of the next one.
+
     Raises:
-        UsageError: the arguments, data or model the file names cannot be used.
+        UsageError: the arguments, data or model the file names cannot be used, or the
+            training diverged (a NaN or infinite loss).
     """
+    made_here = not output.exists()
+    try:
+        return _train(handoff, source, output, console)
+    except NonFiniteLossError as error:
+        raise UsageError(
+            f"{source}: training_arguments: the training diverged ({error}); lower the "
+            "learning_rate or raise the warmup"
+        ) from None
+    finally:
+        if made_here and _holds_no_files(output) and PartialState().is_main_process:
+            shutil.rmtree(output, ignore_errors=True)
+
+
+def _holds_no_files(folder: Path) -> bool:
+    """Whether the folder exists and holds folders at most (what the Trainer makes first)."""
+    return folder.is_dir() and not any(path.is_file() for path in folder.rglob("*"))
+
+
+def _train(handoff: HandOff, source: Path, output: Path, console: Console) -> dict[str, float]:
     check_arguments(handoff)
     main_process = PartialState().is_main_process
     try:

@@ -10,6 +10,9 @@ three, after 16 steps well in all three.
 
 from __future__ import annotations
 
+import math
+
+from trainables.errors import FieldError
 from tuner.spec.sweep import SweepSpec
 
 FIRST_RUNG_SHARE = 1 / 16
@@ -26,6 +29,64 @@ def fidelity_budget(spec: SweepSpec, train_rows: int) -> tuple[float, float]:
     if scheduler.grace_period is not None:
         return scheduler.grace_period, max_t
     return min(max_t, max(max_t * FIRST_RUNG_SHARE, rung_after_steps(spec, train_rows))), max_t
+
+
+def check_budget(spec: SweepSpec, train_rows: int | None) -> None:
+    """ASHA's settings fit the training: its end (``max_t``) no earlier than the end of the
+    longest trial, its first rung no later than its end, and each bracket with a rung.
+
+    A ``max_t`` below the full budget is an error, not a warning: ASHA stops every trial that
+    reaches it, so all of them would end before their learning-rate schedule does, and their
+    scores would rank cut-off runs, not the configurations; a shorter training is set by
+    ``num_train_epochs``. Without ``train_rows`` (before the data is read), only what needs no
+    rows is checked: a budget counted in epochs.
+
+    Raises:
+        FieldError: at ``scheduler.max_t``, ``scheduler.grace_period`` or ``scheduler.brackets``.
+    """
+    scheduler = spec.scheduler
+    if scheduler.type != "asha" or (train_rows is None and scheduler.unit == "examples"):
+        return
+    rows = max(train_rows or 1, 1)
+    unit = scheduler.unit
+    full = spec.max_epochs() * (1 if unit == "epochs" else rows)
+    if scheduler.max_t is not None and scheduler.max_t < full * (1 - 1e-9):
+        raise FieldError(
+            "scheduler.max_t",
+            f"max_t {scheduler.max_t:g} {unit} is below {_full_budget(spec, rows)}, so ASHA "
+            f"would stop every trial before its training ends; raise max_t to {full:g} or "
+            "leave it out",
+        )
+    max_t = scheduler.max_t or full
+    if scheduler.grace_period is not None and scheduler.grace_period > max_t:
+        raise FieldError(
+            "scheduler.grace_period",
+            f"{scheduler.grace_period} {unit} is beyond the full budget of {max_t} {unit}; "
+            "lower it",
+        )
+    if train_rows is None:
+        return  # the default first rung depends on the rows
+    grace, max_t = fidelity_budget(spec, rows)
+    factor = scheduler.reduction_factor
+    # Tune's ASHA gives bracket s the rungs grace * factor**(k + s) below max_t: a bracket
+    # beyond these has none, and its trials would all train to the end.
+    useful = math.floor(math.log(max_t / grace) / math.log(factor) + 1e-9) + 1
+    if scheduler.brackets > useful:
+        raise FieldError(
+            "scheduler.brackets",
+            f"with a first rung at {grace:g} {unit}, a reduction factor of {factor:g} and the "
+            f"end at {max_t:g} {unit}, only {useful} bracket(s) have a rung; set brackets to "
+            f"at most {useful}",
+        )
+
+
+def _full_budget(spec: SweepSpec, rows: int) -> str:
+    epochs = spec.max_epochs()
+    searched = "num_train_epochs" in spec.search_space
+    name = "the largest num_train_epochs," if searched else "num_train_epochs"
+    if spec.scheduler.unit == "epochs":
+        return f"{name} {epochs:g}"
+    return f"the full budget of {epochs * rows:g} examples ({name} {epochs:g} of {rows} rows)"
 
 
 def rung_after_steps(spec: SweepSpec, train_rows: int, steps: int = MIN_RUNG_STEPS) -> float:

@@ -5,15 +5,18 @@ methods carry spaces of their own.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import optuna
 import optuna.distributions as od
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, StrictInt, field_validator
 
 from trainables.sections import (
     METHOD_SETTINGS,
     Section,
+    finite,
 )
 
 
@@ -37,10 +40,10 @@ class IntParam(Section):
     """An integer in [low, high], optionally on a log scale or with a ``step``."""
 
     type: Literal["int"]
-    low: int
-    high: int
+    low: StrictInt  # 1.5 is no bound of an integer, nor 2.0 (write 2)
+    high: StrictInt
     log: bool = False
-    step: int = 1
+    step: StrictInt = 1
 
     def to_optuna(self) -> od.BaseDistribution:
         return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
@@ -55,6 +58,20 @@ class CategoricalParam(Section):
     type: Literal["categorical"]
     choices: list[str | int | float | bool | None]
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _finite_and_distinct(cls, choices: Any) -> Any:
+        if isinstance(choices, list):
+            finite(choices)
+            seen = set()
+            for choice in choices:
+                if not isinstance(choice, Hashable):
+                    continue  # the type check says what is wrong
+                if (type(choice), choice) in seen:
+                    raise ValueError(f"{choice!r} is listed twice; list each choice once")
+                seen.add((type(choice), choice))
+        return choices
+
     def to_optuna(self) -> od.BaseDistribution:
         return od.CategoricalDistribution(self.choices)
 
@@ -63,12 +80,38 @@ class CategoricalParam(Section):
 
 
 def _checked_by_optuna(param: Any) -> Any:
-    """Let Optuna's own constructors reject bad bounds (low > high, log with low <= 0, ...)."""
+    """Let Optuna's own constructors reject bad bounds (low > high, log with low <= 0, ...),
+    after the checks that Optuna leaves out or only warns of (a range of one value, a step that
+    does not divide the range)."""
+    problem = _range_problem(param) if isinstance(param, FloatParam | IntParam) else None
+    if problem is not None:
+        raise ValueError(f"{problem}. Fix the entry's bounds or choices.")
     try:
         param.to_optuna()
     except ValueError as error:
         raise ValueError(f"{error} Fix the entry's bounds or choices.") from None
     return param
+
+
+def _range_problem(param: FloatParam | IntParam) -> str | None:
+    if param.low > param.high:
+        return None  # Optuna's own message names both bounds
+    if param.low == param.high:
+        return (
+            f"low == high ({param.low!r}) searches one value; fix the setting under training "
+            "instead, or widen the range"
+        )
+    step = param.step
+    if step is None or step <= 0 or param.log:
+        return None  # no grid, or one Optuna refuses with its own message
+    span = Decimal(repr(param.high)) - Decimal(repr(param.low))
+    if span % Decimal(repr(step)) == 0:
+        return None
+    fitting = Decimal(repr(param.low)) + (span // Decimal(repr(step))) * Decimal(repr(step))
+    return (
+        f"step {step!r} does not divide the range [{param.low!r}, {param.high!r}], so high "
+        f"would never be tried; set high to {fitting} or choose another step"
+    )
 
 
 Param = Annotated[

@@ -17,10 +17,13 @@ import optuna.distributions as od
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from trainables.secrets import is_reference, url_password
 from trainables.sections import (
+    SEED_LIMIT,
     DataSpec,
     ModelSpec,
     Section,
+    Seed,
     TaskSpec,
     TrainingSpec,
 )
@@ -47,7 +50,7 @@ class SearchSpec(Section):
     """How configurations are proposed, and how many trials run."""
 
     sampler: Literal["tpe", "random", "grid"] = "tpe"
-    seed: int = 0
+    seed: Seed = 0
     num_trials: int = Field(8, ge=1)
     max_concurrent_trials: int | None = Field(None, ge=1)
     n_startup_trials: int = Field(4, ge=0)
@@ -67,6 +70,20 @@ class SearchSpec(Section):
     warm_start_from: str | None = Field(None, min_length=1)
     """A finished sweep's results folder, whose best trials seed the sampler."""
     warm_start_top: int = Field(3, ge=1)
+
+    @field_validator("storage")
+    @classmethod
+    def _no_password_written(cls, url: str | None) -> str | None:
+        """The URL is kept in ``sweep.yaml`` and shown in errors: its password must be an
+        environment reference, read only where the database is opened."""
+        password = url_password(url) if url else None
+        if password is not None and not is_reference(password):
+            raise ValueError(
+                "the URL holds a password, which would be written to sweep.yaml; write it as "
+                "${VARIABLE} (postgresql://user:${DB_PASSWORD}@host/db) and export the "
+                "variable, or leave it out (PostgreSQL's driver reads PGPASSWORD)"
+            )
+        return url
 
 
 class SchedulerSpec(Section):
@@ -219,6 +236,19 @@ class SweepSpec(Section):
                     "`method`, with its choices: {full: {}, partial: {...}, lora: {...}}"
                 )
         return space
+
+    @model_validator(mode="after")
+    def _retrain_seeds_in_range(self) -> SweepSpec:
+        """Retraining runs seeds ``training.seed``, +1, +2, ...; the last must still be a seed."""
+        seeds = self.retrain.seeds
+        last = self.training.seed + seeds - 1
+        if self.retrain.enabled and last >= SEED_LIMIT:
+            raise field_error(
+                "training.seed",
+                f"retraining with {seeds} seeds would run seed {last}, and seeds are below "
+                f"2**32; lower training.seed to at most {SEED_LIMIT - seeds}",
+            )
+        return self
 
     def method(self) -> MethodParam | None:
         """The searched fine-tuning method, if the sweep names one (else: full)."""

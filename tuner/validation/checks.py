@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from trainables.errors import FieldError
-from trainables.sections import METHOD_SETTINGS
+from trainables.sections import METHOD_SETTINGS, SEED_LIMIT, finite
 from trainables.tasks import task_named
+from tuner.search.rungs import check_budget
 from tuner.spec.space import CategoricalParam
 from tuner.spec.sweep import SweepSpec, grid_size
 
@@ -48,13 +51,13 @@ def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> N
             if key in MANAGED_ARGUMENTS:
                 raise FieldError(f"{section}.{key}", f"not settable here: {MANAGED_ARGUMENTS[key]}")
             if key not in fields:
-                raise FieldError(f"{section}.{key}", _unknown_argument(key, set(fields)))
+                raise FieldError(f"{section}.{key}", unknown_argument(key, set(fields)))
 
 
 def _check_values(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]], factory: Any) -> None:
     fixed = spec.training.arguments()
     for key, value in fixed.items():
-        _check_value(f"training.{key}", fields[key], value)
+        check_argument_value(f"training.{key}", fields[key], value)
     # TrainingArguments checks precision settings against this machine's hardware; trials
     # that get GPUs run on GPU nodes, which the driver's machine may not be.
     skipped = HARDWARE_CHECKED if spec.resources.gpus_per_trial > 0 else set()
@@ -67,7 +70,7 @@ def _check_values(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]], fa
             else:
                 candidates = [param.low, param.high]
             for value in candidates:
-                _check_value(f"search_space.{name}", fields[name], value)
+                check_argument_value(f"search_space.{name}", fields[name], value)
                 if name not in skipped:
                     _try_arguments(
                         factory,
@@ -92,7 +95,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
 }
 
 
-def _check_value(field: str, argument: dataclasses.Field[Any], value: Any) -> None:
+def check_argument_value(field: str, argument: dataclasses.Field[Any], value: Any) -> None:
     """The value has the argument's type (strictly: "16" is no batch size) and bound."""
     from pydantic import TypeAdapter, ValidationError
 
@@ -101,14 +104,29 @@ def _check_value(field: str, argument: dataclasses.Field[Any], value: Any) -> No
     except ValidationError as error:
         reason = error.errors()[0]["msg"]
         raise FieldError(field, f"{reason} for {argument.name}, got {value!r}") from None
+    finite_value(field, value)
     if argument.name in LOWER_BOUNDS and isinstance(value, int | float):
         bound, inclusive = LOWER_BOUNDS[argument.name]
         if value < bound or (value == bound and not inclusive):
             relation = "at least" if inclusive else "above"
             raise FieldError(field, f"{argument.name} must be {relation} {bound:g}, got {value!r}")
+    if argument.name in SEEDS and isinstance(value, int) and not 0 <= value < SEED_LIMIT:
+        raise FieldError(field, f"a seed is in [0, 2**32), as NumPy and torch take; got {value}")
 
 
-def _unknown_argument(key: str, known: set[str]) -> str:
+SEEDS = {"seed", "data_seed"}
+
+
+def finite_value(field: str, value: Any) -> None:
+    """Raises FieldError where the value holds a NaN or infinite number."""
+    try:
+        finite(value)
+    except ValueError as error:
+        raise FieldError(field, f"{error} (got {value!r})") from None
+
+
+def unknown_argument(key: str, known: set[str]) -> str:
+    """Why ``key`` is no `TrainingArguments` keyword, and what to write instead."""
     for method, settings in METHOD_SETTINGS.items():
         if key in settings or key == "method":
             where = f"search_space.method.choices.{method}" if key != "method" else "search_space"
@@ -165,7 +183,7 @@ def check_search(spec: SweepSpec) -> None:
 
     Raises:
         FieldError: a grid over a continuous range or with fewer points than trials, or an
-            ASHA grace period beyond the full budget.
+            ASHA budget in epochs that does not fit the training (see `check_budget`).
     """
     if spec.search.sampler == "grid":
         if spec.is_conditional():
@@ -185,31 +203,39 @@ def check_search(spec: SweepSpec) -> None:
                 "search.num_trials",
                 f"the grid has {size} points; set num_trials to at most {size}",
             )
-    scheduler = spec.scheduler
-    grace = scheduler.grace_period
-    if scheduler.type == "asha" and scheduler.unit == "epochs" and grace is not None:
-        max_t = scheduler.max_t or spec.max_epochs()
-        if grace > max_t:
-            raise FieldError(
-                "scheduler.grace_period",
-                f"{scheduler.grace_period} epochs is beyond the full budget of {max_t} epochs; "
-                "lower it",
-            )
+    check_budget(spec, None)  # the budget in examples waits for the data's rows
 
 
 def check_storage(spec: SweepSpec) -> None:
-    """Results go to a folder; every node of a cluster must mount it at the same path.
+    """Results go to a folder; every node of a cluster must mount it at the same path, and
+    this machine must be able to make the run folder in it.
 
     Raises:
-        FieldError: a cloud URI, which the tuner cannot read its reports back from yet.
+        FieldError: a cloud URI, which the tuner cannot read its reports back from yet; a file
+            where the folder or one above it should be; a folder this user cannot write to.
     """
     storage = spec.resources.storage_path
+    field = "resources.storage_path"
     if "://" in storage:
         raise FieldError(
-            "resources.storage_path",
+            field,
             f"{storage}: cloud URIs are not supported yet; use a folder that every node "
             "mounts at the same path (NFS, EFS, a Kubernetes ReadWriteMany volume)",
         )
+    folder = Path(storage).expanduser().absolute()
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        where = "" if existing == folder else f", so {folder} cannot be made under it"
+        raise FieldError(field, f"{existing} is a file, not a folder{where}; give a folder")
+    try:  # the true test, also for root on a read-only file system
+        os.rmdir(tempfile.mkdtemp(prefix=".tuner-write-check-", dir=existing))
+    except OSError as error:
+        inside = "" if existing == folder else f" to make {folder} in"
+        raise FieldError(
+            field,
+            f"cannot write{inside} {existing} ({error.strerror}); give a folder this user "
+            "can write to",
+        ) from None
 
 
 def check_method(spec: SweepSpec, num_labels: int) -> None:

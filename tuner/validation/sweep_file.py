@@ -15,7 +15,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from trainables.errors import FieldError, UsageError
+from trainables.secrets import mask_url
+from trainables.sections import SECRET_ARGUMENTS
 from tuner.spec.sweep import SweepSpec
+from tuner.validation.yaml_text import RefusedYamlError, parse_yaml, read_yaml_file
 
 FieldPath = tuple[str, ...]
 Model = TypeVar("Model", bound=BaseModel)
@@ -36,7 +39,15 @@ class SweepFile:
 
     def locate(self, error: FieldError) -> UsageError:
         """The same error, prefixed with the place the field was written."""
-        return UsageError(f"{self.where(error.field)}: {error}")
+        return locate(self.path, self.lines, self.overridden, error)
+
+
+def locate(
+    path: Path, lines: dict[FieldPath, int], overridden: dict[FieldPath, str], error: FieldError
+) -> UsageError:
+    """A field's error, prefixed with where the field was written (`load_yaml_model` gives
+    ``lines`` and ``overridden``)."""
+    return UsageError(f"{_where(path, lines, overridden, tuple(error.field.split('.')))}: {error}")
 
 
 def load_sweep_file(path: str | Path, overrides: list[str] | None = None) -> SweepFile:
@@ -61,22 +72,13 @@ def load_yaml_model(
     Raises:
         UsageError: the file is missing or malformed, or a field is wrong.
     """
-    if not path.is_file():
-        raise UsageError(f"{path}: no such {kind}; pass the path of a YAML file")
-    try:
-        node, raw = _parse(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
-        line = error.problem_mark.line + 1 if error.problem_mark else "?"
-        context = error.context or ""
-        if error.context_mark is not None and context:
-            context += f" (started on line {error.context_mark.line + 1}),"
-        problem = f"{context} {error.problem or ''}".strip()
-        raise UsageError(f"{path}:{line}: not valid YAML: {problem}; fix the syntax") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: not valid YAML: {_one_line(str(error))}") from None
+    node, raw = read_yaml_file(path, kind)
     if not isinstance(raw, dict):
         sections = ", ".join(list(schema.model_fields)[:3])
-        raise UsageError(f"{path}: a {kind} is a mapping of sections ({sections}, ...)")
+        what = "holds no settings" if raw is None else f"holds a {type(raw).__name__}"
+        raise UsageError(
+            f"{path}: the file {what}; a {kind} is a mapping of sections ({sections}, ...)"
+        )
     lines: dict[FieldPath, int] = {}
     _collect_lines(node, (), lines)
 
@@ -84,22 +86,14 @@ def load_yaml_model(
     for override in overrides or []:
         keys, value = parse_override(override)
         _set_path(raw, keys, value, override)
-        overridden[keys] = override
+        # Named in errors: a secret's value stays out of them.
+        secret = keys[-1] in SECRET_ARGUMENTS
+        overridden[keys] = f"{'.'.join(keys)}=***" if secret else mask_url(override)
 
     try:
         return schema.model_validate(raw), lines, overridden
     except ValidationError as error:
         raise UsageError(_describe(error, schema, path, raw, lines, overridden)) from None
-
-
-def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """The YAML node tree (for line numbers) and the values built from it, in one parse."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
-    finally:
-        loader.dispose()
 
 
 def parse_override(text: str) -> tuple[FieldPath, Any]:
@@ -110,9 +104,14 @@ def parse_override(text: str) -> tuple[FieldPath, Any]:
             f"override {text!r}: write it as section.key=value, e.g. search.num_trials=4"
         )
     try:
-        parsed = yaml.safe_load(value) if value else None
-    except yaml.YAMLError:
-        parsed = value
+        parsed = parse_yaml(value)[1] if value else None
+    except RefusedYamlError as refused:
+        field = ".".join(part for part in (key, refused.field) if part)
+        reason = refused.describe(in_file=False).removeprefix(f"{refused.field}: ")
+        shown = text if len(text) <= 80 else f"{text[:60]}..."
+        raise UsageError(f"override {shown!r}: {field}: {reason}") from None
+    except (yaml.YAMLError, RecursionError):
+        parsed = value  # not YAML: the text itself
     return tuple(key.split(".")), parsed
 
 
@@ -130,6 +129,8 @@ def _set_path(raw: dict[str, Any], keys: FieldPath, value: Any, override: str) -
 def _collect_lines(node: yaml.Node | None, prefix: FieldPath, lines: dict[FieldPath, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a merge of another mapping, or a key the schema refuses anyway
             key = (*prefix, str(key_node.value))
             lines[key] = key_node.start_mark.line + 1
             _collect_lines(value_node, key, lines)
@@ -214,7 +215,7 @@ def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     message = str(detail["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict | list):
         return message
-    return f"{message} (got {value!r})"
+    return f"{message} (got {mask_url(repr(value))})"
 
 
 def _allowed_keys(schema: type[BaseModel], section: FieldPath) -> list[str]:
@@ -236,7 +237,3 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -1,24 +1,24 @@
 """Every check that needs no cluster, in one place: `validate_sweep_file` reads a sweep file and
 runs them (the file's own fields, the training library's arguments, the task's metrics, the
-data, the model, the study database, a warm start, a replay's curves), so that a wrong file
-fails here, fast, before Ray starts. Each check raises `FieldError`; here it becomes one line
+data, the model and its positions, the results folder, the study database and a shared study
+in it, a warm start, the scheduler's budget against the data, a replay's curves), so that a
+wrong file fails here, fast, before Ray starts. Each check raises `FieldError`; here it becomes one line
 that names where the field was written.
+
+The data and model libraries (pandas, transformers, torch: seconds to import) are imported
+only by the checks that read data or a model, so that a file with an error of its own (bad
+YAML, an unknown key) is reported at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
-
-from trainables.data import LabelledSplits, load_splits
 from trainables.errors import FieldError
-from trainables.modeling import load_tokenizer
-from trainables.tasks import task_named
-from tuner.replay.curves import RecordedCurves, load_curves
-from tuner.search.rungs import rung_warnings
-from tuner.search.study import check_study_storage, warm_start
+from tuner.search.rungs import check_budget, rung_warnings
+from tuner.search.study import check_study_storage, warm_start_trials
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.checks import (
     check_method,
@@ -28,7 +28,14 @@ from tuner.validation.checks import (
     check_task,
     check_training_arguments,
 )
+from tuner.validation.shared_study import check_shared_study
 from tuner.validation.sweep_file import SweepFile, load_sweep_file
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from trainables.data import LabelledSplits
+    from tuner.replay.curves import RecordedCurves
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class CheckedSweep:
     spec: SweepSpec
     splits: LabelledSplits
     tokenizer: PreTrainedTokenizerBase
+    warm_start_skipped: tuple[str, ...] = ()
+    """Why warm-start trials were skipped, one line each (see `warm_start_trials`)."""
 
 
 def check_sweep(spec: SweepSpec) -> CheckedSweep:
@@ -46,21 +55,47 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     Raises:
         FieldError: naming the field that is wrong.
     """
+    from trainables.data import load_splits
+    from trainables.modeling import load_tokenizer
+    from trainables.tasks import task_named
+    from tuner.validation.model_limits import check_max_length
+
     check_training_arguments(spec)
     check_task(spec)
     check_search(spec)
     check_storage(spec)
-    check_study_storage(spec)
-    warm_start(spec)  # a warm-start folder that cannot be used fails here, not in the driver
+    skipped = check_study(spec)
     splits = load_splits(spec.data, spec.task.type)
+    check_budget(spec, len(splits.train))
     if splits.label_names:
         check_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
-    checked = CheckedSweep(spec=spec, splits=splits, tokenizer=load_tokenizer(spec.model))
+    checked = CheckedSweep(
+        spec=spec,
+        splits=splits,
+        tokenizer=load_tokenizer(spec.model),
+        warm_start_skipped=tuple(skipped),
+    )
     task_named(spec.task.type).check_tokenizer(checked.tokenizer, spec.model.name_or_path)
+    check_max_length(spec.model, spec.data.max_length)
     if spec.retrain.enabled:
         require_test_split(checked)
     return checked
+
+
+def check_study(spec: SweepSpec) -> list[str]:
+    """The study database answers, a shared study there is the same search, and a warm-start
+    folder can be used (here, not in the driver).
+
+    Returns:
+        Why warm-start trials were skipped, one line each (see `warm_start_trials`).
+
+    Raises:
+        FieldError: naming the field that is wrong.
+    """
+    check_study_storage(spec)
+    check_shared_study(spec)
+    return warm_start_trials(spec).skipped
 
 
 @dataclass(frozen=True)
@@ -69,6 +104,7 @@ class ReplayedSweep:
 
     spec: SweepSpec
     curves: RecordedCurves
+    warm_start_skipped: tuple[str, ...] = ()
 
 
 def check_replay(spec: SweepSpec) -> ReplayedSweep:
@@ -81,11 +117,14 @@ def check_replay(spec: SweepSpec) -> ReplayedSweep:
             "retrain.enabled",
             "a replay trains nothing, so it has nothing to retrain over seeds; set it to false",
         )
+    from tuner.replay.curves import load_curves
+
     check_search(spec)
     check_storage(spec)
-    check_study_storage(spec)
-    warm_start(spec)
-    return ReplayedSweep(spec=spec, curves=load_curves(spec))
+    skipped = check_study(spec)
+    curves = load_curves(spec)
+    check_budget(spec, curves.train_examples)
+    return ReplayedSweep(spec=spec, curves=curves, warm_start_skipped=tuple(skipped))
 
 
 def require_test_split(checked: CheckedSweep) -> None:
@@ -133,10 +172,17 @@ def validate_sweep_file(path: str | Path, overrides: list[str] | None = None) ->
         if isinstance(checked, ReplayedSweep)
         else len(checked.splits.train)
     )
-    warnings = [
-        f"{sweep_file.where(field)}: {field}: {why}"
-        for field, why in rung_warnings(checked.spec, rows)
-    ]
+    found = rung_warnings(checked.spec, rows)
+    skipped = checked.warm_start_skipped
+    if skipped:
+        found.append(
+            (
+                "search.warm_start_from",
+                f"{len(skipped)} better trial(s) skipped, not points of this search space "
+                f"(Optuna would refuse them), e.g. {skipped[0]}",
+            )
+        )
+    warnings = [f"{sweep_file.where(field)}: {field}: {why}" for field, why in found]
     return ValidatedFile(file=sweep_file, checked=checked, warnings=warnings)
 
 
