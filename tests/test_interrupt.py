@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.conftest import sentiment_rows, write_tsv
@@ -117,3 +118,27 @@ def test_second_ctrl_c_stops_at_once_and_stays_resumable(valid_sweep, tmp_path, 
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert len(load_run(run_dir).trials) == 4
+
+
+@pytest.mark.slow  # Ray's agents notice their raylet is gone within about a minute
+def test_a_sigkilled_driver_leaves_no_ray_process_behind(valid_sweep, tmp_path, write_sweep):
+    path = _sweep(valid_sweep, tmp_path, write_sweep)
+    driver = _start("sweep", str(path))
+    _wait_for_line(driver, "epoch 0.5", timeout=300)
+    spawned = psutil.Process(driver.pid).children(recursive=True)
+    assert any("raylet" in " ".join(p.cmdline()) for p in spawned)
+    driver.kill()
+    driver.wait(timeout=30)
+    killed = time.monotonic()
+    while time.monotonic() < killed + 300 and any(_alive(p) for p in spawned):
+        time.sleep(1)
+    left = [" ".join(p.cmdline())[:80] for p in spawned if _alive(p)]
+    print(f"the last Ray process ended {time.monotonic() - killed:.0f}s after the driver")
+    assert not left, left
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

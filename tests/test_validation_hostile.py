@@ -25,6 +25,7 @@ from tests.conftest import tiny_sweep
 from tests.test_bad_input import assert_located, line_of, one_error, run_cli, validate
 from trainables.errors import FieldError, UsageError
 from trainables.sections import ModelSpec
+from tuner.cli import main
 from tuner.handoff.best_file import HandOff, package_versions
 from tuner.results.folder import save_spec
 from tuner.search.study import add_warm_start, open_storage
@@ -674,3 +675,12 @@ def test_a_file_level_error_imports_no_model_library(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "modle: unknown key" in done.stderr
     assert "HEAVY \n" in done.stdout or done.stdout.strip() == "HEAVY", done.stdout
+
+
+def test_validate_prints_the_datas_warnings_with_their_counts(valid_sweep, write_sweep, capsys):
+    """The tests' sentiment data repeats its few sentences: validation rows are training rows
+    too, which a person may mean, so it is a warning with counts and not an error."""
+    assert main(["validate", str(write_sweep(valid_sweep))]) == 0
+    out = capsys.readouterr().out
+    warned = [line for line in " ".join(out.split()).split("warning") if "rows too" in line]
+    assert warned and "data.validation" in warned[0] and "of the 80 validation rows" in warned[0]

@@ -162,7 +162,7 @@ def _resume_hint(interrupted: Exception) -> str:
             f"tuner: retraining interrupted; the search in {run_dir} is complete and no "
             f"retrained model was kept. Retrain with: tuner resume {run_dir}"
         )
-    saved = any(Path(run_dir).glob("experiment_state-*.json"))
+    saved = (Path(run_dir) / "tuner.pkl").is_file()  # what Tune restores a run from
     if not saved:
         return f"tuner: interrupted before Tune saved any state in {run_dir}; sweep again"
     how = (

@@ -40,11 +40,19 @@ def seed_values(base: int, count: int) -> list[int]:
     """``count`` seeds, starting at the sweep's training seed.
 
     Raises:
-        UsageError: fewer than one seed asked for.
+        UsageError: fewer than one seed asked for, or more than seeds go (below 2**32).
     """
     if count < 1:
         raise UsageError(f"--seeds {count}: retrain with at least one seed (1 or more)")
+    if base + count > SEED_LIMIT:
+        raise UsageError(
+            f"--seeds {count}: seeds from training.seed {base} on would pass 2**32, the "
+            f"largest seed numpy and torch take; ask for at most {max(SEED_LIMIT - base, 0)}"
+        )
     return [base + offset for offset in range(count)]
+
+
+SEED_LIMIT = 2**32
 
 
 def held_out_metric(metric: str) -> str:

@@ -2,8 +2,8 @@
 runs them (the file's own fields, the training library's arguments, the task's metrics, the
 data, the model and its positions, the results folder, the study database and a shared study
 in it, a warm start, the scheduler's budget against the data, a replay's curves), so that a
-wrong file fails here, fast, before Ray starts. Each check raises `FieldError`; here it becomes one line
-that names where the field was written.
+wrong file fails here, fast, before Ray starts. Each check raises `FieldError`; here it becomes
+one line that names where the field was written.
 
 The data and model libraries (pandas, transformers, torch: seconds to import) are imported
 only by the checks that read data or a model, so that a file with an error of its own (bad
@@ -173,6 +173,8 @@ def validate_sweep_file(path: str | Path, overrides: list[str] | None = None) ->
         else len(checked.splits.train)
     )
     found = rung_warnings(checked.spec, rows)
+    if isinstance(checked, CheckedSweep):
+        found += checked.splits.warnings  # rows a person may mean, counted
     skipped = checked.warm_start_skipped
     if skipped:
         found.append(
