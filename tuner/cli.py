@@ -8,6 +8,7 @@ before any cluster work starts.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -135,9 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:
         if type(error).__name__ == "InterruptedRunError":  # imported with Ray, only where it runs
+            if getattr(error, "why", "") == "disk full":
+                _say(_disk_full_hint(getattr(error, "run_dir", None)))
+                return EXIT_UNEXPECTED
             _say(_resume_hint(error))
             return EXIT_INTERRUPTED
-        _say(_log_unexpected(error, _folder_of(args, error)))
+        folder = _folder_of(args, error)
+        if _disk_full(error):
+            _say(_disk_full_hint(folder))
+            return EXIT_UNEXPECTED
+        _say(_log_unexpected(error, folder))
         return EXIT_UNEXPECTED
     return 0
 
@@ -171,6 +179,27 @@ def _resume_hint(interrupted: Exception) -> str:
         else "the search's state"
     )
     return f"tuner: interrupted; {how} is in {run_dir}. Resume with: tuner resume {run_dir}"
+
+
+def _disk_full(error: BaseException | None) -> bool:
+    """Whether the error, or one it was raised from, is a full disk."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(error):  # wrapped by pyarrow or Ray as text
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def _disk_full_hint(folder: Path | None) -> str:
+    if folder is None:
+        return "tuner: the disk is full (no space left on device); free some space and run again"
+    return (
+        f"tuner: the disk holding {folder} is full (no space left on device); Tune saved what "
+        f"it could. Free some space, then resume with: tuner resume {folder}"
+    )
 
 
 def _folder_of(args: argparse.Namespace, error: Exception) -> Path | None:

@@ -21,16 +21,20 @@ from types import FrameType
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 from rich.console import Console
 
 from tuner.results.formatting import make_console
 
 
 class InterruptedRunError(Exception):
-    """A Tune run stopped by Ctrl-C (or SIGUSR1, which Tune treats alike) before it ended."""
+    """A Tune run stopped by Ctrl-C (or SIGUSR1, which Tune treats alike), or by a full disk,
+    before it ended."""
 
-    def __init__(self, run_dir: Path, stage: str, at_once: bool) -> None:
-        super().__init__(f"{run_dir}: {stage} interrupted")
+    def __init__(self, run_dir: Path, stage: str, at_once: bool, why: str = "ctrl-c") -> None:
+        super().__init__(f"{run_dir}: {stage} interrupted ({why})")
+        self.why = why
+        """``ctrl-c``, or ``disk full``: a trial could not save."""
         self.run_dir = run_dir
         self.stage = stage
         """What was stopped: ``search`` or ``retrain``."""
@@ -38,12 +42,21 @@ class InterruptedRunError(Exception):
         """Stopped by a second Ctrl-C, before Tune saved its state one last time."""
 
 
-_interrupted = threading.Event()
-"""Set by the first Ctrl-C of the Tune run in progress."""
+_stopped: dict[str, str] = {}
+"""Why the Tune run in progress was stopped, under ``"why"``: ``ctrl-c`` or ``disk full``."""
+
+NO_SPACE = ("No space left on device", "[Errno 28]")
+
+
+def no_space(error_text: str) -> bool:
+    """Whether an error's text says a disk was full."""
+    return any(sign in error_text for sign in NO_SPACE)
 
 
 class InterruptWatch(Callback):
-    """Notes the first Ctrl-C of a Tune run, which Tune's own handler receives."""
+    """Notes the first Ctrl-C of a Tune run, which Tune's own handler receives; and stops the
+    run as that Ctrl-C would where a trial finds the disk full, rather than let Tune retry
+    trials that cannot save."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -61,9 +74,10 @@ class InterruptWatch(Callback):
         tunes = signal.getsignal(signal.SIGINT)
         if not callable(tunes):
             return  # Tune installed none (TUNE_DISABLE_SIGINT_HANDLER)
+        self._tunes = tunes
 
         def noted(signum: int, frame: FrameType | None) -> None:
-            _interrupted.set()
+            _stopped.setdefault("why", "ctrl-c")
             self.console.print(
                 "\n[yellow]Stopping[/]: no new trials; Tune saves the sweep's state "
                 "(press Ctrl-C again to stop at once)"
@@ -71,6 +85,29 @@ class InterruptWatch(Callback):
             tunes(signum, frame)
 
         signal.signal(signal.SIGINT, noted)
+
+    def on_trial_recover(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self._stop_on_a_full_disk(trial)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self._stop_on_a_full_disk(trial)
+
+    def _stop_on_a_full_disk(self, trial: Trial) -> None:
+        error_file = Path(trial.path or "", "error.txt")
+        text = error_file.read_text(errors="replace") if error_file.is_file() else ""
+        if "why" in _stopped or not no_space(text + str(trial.get_error() or "")):
+            return
+        _stopped["why"] = "disk full"
+        self.console.print(
+            "[red]The disk is full[/]: no new trials; Tune saves the sweep's state as it can"
+        )
+        tunes = getattr(self, "_tunes", None)
+        if callable(tunes):
+            tunes(signal.SIGINT, None)  # Tune's own stop, as for Ctrl-C
 
 
 @contextmanager
@@ -81,7 +118,7 @@ def interruptible(run_dir: Path, console: Console, stage: str) -> Iterator[Inter
     Raises:
         InterruptedRunError: the run was stopped by Ctrl-C; its state is in ``run_dir``.
     """
-    _interrupted.clear()
+    _stopped.clear()
     watch = InterruptWatch(console)
     main = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGINT) if main else None
@@ -92,5 +129,5 @@ def interruptible(run_dir: Path, console: Console, stage: str) -> Iterator[Inter
     finally:
         if main:  # Tune leaves its handler installed; the next run starts from ours
             signal.signal(signal.SIGINT, before)
-    if _interrupted.is_set():
-        raise InterruptedRunError(run_dir, stage, at_once=False)
+    if "why" in _stopped:
+        raise InterruptedRunError(run_dir, stage, at_once=False, why=_stopped["why"])

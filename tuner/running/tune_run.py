@@ -27,7 +27,7 @@ from trainables.secrets import redact
 from trainables.train import TrainingJob
 from tuner.replay.curves import RecordedCurves
 from tuner.results.folder import SweepRun, load_run, save_spec
-from tuner.running.interrupts import interruptible
+from tuner.running.interrupts import interruptible, no_space
 from tuner.running.progress import ProgressPrinter
 from tuner.running.trial import replay_trial, tune_trial
 from tuner.search.strategy import build_scheduler, build_searcher
@@ -120,12 +120,18 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Consol
             location,
             trainable=_search_trainable(spec, trials, Path(location)),
             resume_unfinished=True,
-            resume_errored=False,  # failed trials used up their retries; they stay failed
+            # Failed trials used up their retries and stay failed, unless a full disk, now
+            # freed, failed them (which stopped the sweep; see `InterruptWatch`).
+            resume_errored=_failed_on_a_full_disk(run_dir),
             restart_errored=False,
         )
         with tune_quietly(run_dir / TUNE_LOG, console):
             tuner.fit()
     return load_run(run_dir)
+
+
+def _failed_on_a_full_disk(run_dir: Path) -> bool:
+    return any(no_space(error.read_text(errors="replace")) for error in run_dir.glob("*/error.txt"))
 
 
 def _search_trainable(spec: SweepSpec, trials: Trials, experiment: Path) -> Any:
@@ -226,6 +232,7 @@ _ALARMS = (
     "saving experiment state to storage",  # ... failed with exception
     "failed to restore the run state",
     "restarting experiment",  # ... from scratch, the saved state unreadable
+    "sync command failed",  # results not copied to the storage path
 )
 """Tune's records that a person must see, though the rest goes to ``tune.log``."""
 
@@ -245,6 +252,14 @@ class _Alarms(logging.Handler):
             self.console.print(Text(f"Tune: {redact(first)}{self.where}", style="yellow"))
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that, once it cannot be written (a full disk), drops records instead of
+    printing logging's own traceback to the terminal."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        pass
+
+
 @contextmanager
 def tune_quietly(log_file: Path | None = None, console: Console | None = None) -> Iterator[None]:
     """Progress is ProgressPrinter's job: keep Tune's own reporting out of the terminal.
@@ -259,7 +274,7 @@ def tune_quietly(log_file: Path | None = None, console: Console | None = None) -
     handler: logging.Handler = logging.NullHandler()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = _QuietFileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handlers = [handler] if console is None else [handler, _Alarms(console, log_file)]
     saved = []
