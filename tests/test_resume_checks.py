@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tuner import cli
+from tuner.endings import ERROR_LOG
 from tuner.spec.sweep import SweepSpec
 
 TUNER = [sys.executable, "-m", "tuner"]
@@ -79,7 +80,7 @@ def test_an_unexpected_error_is_one_line_with_the_log_file_and_exit_1(
     assert cli.main(["report", str(run_dir)]) == 1
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
-    log = run_dir / cli.ERROR_LOG
+    log = run_dir / ERROR_LOG
     assert f"the traceback is in {log}" in line and "RuntimeError: planted fault" in line
     assert "Traceback" not in captured.out + captured.err
     logged = log.read_text()
@@ -98,8 +99,8 @@ def test_without_a_results_folder_the_log_goes_to_the_temporary_folder(tmp_path,
 
     monkeypatch.setattr(cli, "_validate", broken)
     assert cli.main(["validate", "x.yaml"]) == 1
-    assert (tmp_path / cli.ERROR_LOG).is_file()
-    assert str(tmp_path / cli.ERROR_LOG) in capsys.readouterr().err
+    assert (tmp_path / ERROR_LOG).is_file()
+    assert str(tmp_path / ERROR_LOG) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["validate", "report"])

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from trainables.errors import UsageError
-from tuner.spec.sweep import SweepSpec, grid_size, optuna_space
+from tuner.spec.distributions import grid_size, optuna_space
+from tuner.spec.sweep import SweepSpec
 from tuner.validation.sweep_file import load_sweep_file, parse_override
 
 

@@ -492,7 +492,7 @@ def _shared(valid_sweep: Sweep, tmp_path: Path) -> tuple[Sweep, str]:
 
 
 def _study_with_one_trial(url: str, direction: str, spec: SweepSpec, **changed: Any) -> None:
-    from tuner.spec.sweep import optuna_space
+    from tuner.spec.distributions import optuna_space
 
     study = optuna.create_study(storage=url, study_name="shared", direction=direction)
     distributions = {**optuna_space(spec), **changed}

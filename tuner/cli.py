@@ -8,7 +8,6 @@ before any cluster work starts.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -17,13 +16,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from trainables.errors import UsageError
+from tuner.endings import ending
 from tuner.results.formatting import make_console
 
 if TYPE_CHECKING:
     from tuner.validation.validate import CheckedSweep
-
-EXIT_BAD_INPUT = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,118 +125,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         commands[args.command](args, console)
-    except UsageError as error:
-        _say(f"tuner: error: {error}")
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        _say("tuner: interrupted; nothing was started")
-        return EXIT_INTERRUPTED
-    except Exception as error:
-        if type(error).__name__ == "InterruptedRunError":  # imported with Ray, only where it runs
-            if getattr(error, "why", "") == "disk full":
-                _say(_disk_full_hint(getattr(error, "run_dir", None)))
-                return EXIT_UNEXPECTED
-            _say(_resume_hint(error))
-            return EXIT_INTERRUPTED
-        folder = _folder_of(args, error)
-        if _disk_full(error):
-            _say(_disk_full_hint(folder))
-            return EXIT_UNEXPECTED
-        _say(_log_unexpected(error, folder))
-        return EXIT_UNEXPECTED
+    except (Exception, KeyboardInterrupt) as error:
+        code, line = ending(error, _folder_of(args, error))
+        print(line, file=sys.stderr)
+        return code
     return 0
 
 
-EXIT_INTERRUPTED = 130  # as a shell reports a process that SIGINT stopped
-EXIT_UNEXPECTED = 1
-ERROR_LOG = "tuner-error.log"
-
-
-def _say(line: str) -> None:
-    """One line on stderr, with no secret in it."""
-    from trainables.secrets import redact
-
-    print(redact(" ".join(line.split())), file=sys.stderr)
-
-
-def _resume_hint(interrupted: Exception) -> str:
-    """What a Ctrl-C left, and the command that goes on from there."""
-    run_dir = getattr(interrupted, "run_dir", "")
-    if getattr(interrupted, "stage", "") == "retrain":
-        return (
-            f"tuner: retraining interrupted; the search in {run_dir} is complete and no "
-            f"retrained model was kept. Retrain with: tuner resume {run_dir}"
-        )
-    saved = (Path(run_dir) / "tuner.pkl").is_file()  # what Tune restores a run from
-    if not saved:
-        return f"tuner: interrupted before Tune saved any state in {run_dir}; sweep again"
-    how = (
-        "stopped at once; the last state Tune saved"
-        if getattr(interrupted, "at_once", False)
-        else "the search's state"
-    )
-    return f"tuner: interrupted; {how} is in {run_dir}. Resume with: tuner resume {run_dir}"
-
-
-def _disk_full(error: BaseException | None) -> bool:
-    """Whether the error, or one it was raised from, is a full disk."""
-    seen = 0
-    while error is not None and seen < 20:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        if "No space left on device" in str(error):  # wrapped by pyarrow or Ray as text
-            return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
-    return False
-
-
-def _disk_full_hint(folder: Path | None) -> str:
-    if folder is None:
-        return "tuner: the disk is full (no space left on device); free some space and run again"
-    return (
-        f"tuner: the disk holding {folder} is full (no space left on device); Tune saved what "
-        f"it could. Free some space, then resume with: tuner resume {folder}"
-    )
-
-
-def _folder_of(args: argparse.Namespace, error: Exception) -> Path | None:
-    """The results folder an unexpected error belongs to, if there is one."""
+def _folder_of(args: argparse.Namespace, error: BaseException) -> Path | None:
+    """The results folder an error belongs to, if there is one."""
     tagged = getattr(error, "run_dir", None)
     if tagged is not None:
         return Path(tagged)
     given = getattr(args, "run_dir", None)
     return Path(given) if given and Path(given).is_dir() else None
-
-
-def _log_unexpected(error: Exception, folder: Path | None) -> str:
-    """Write the traceback to a log file (in the results folder where there is one); the
-    line to print names it."""
-    import tempfile
-    import time
-    import traceback
-
-    from trainables.secrets import redact
-
-    text = redact("".join(traceback.format_exception(error)))
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    for place in (folder, Path(tempfile.gettempdir())):
-        if place is None:
-            continue
-        log = place / ERROR_LOG
-        try:
-            with log.open("a", encoding="utf-8") as file:
-                file.write(f"--- {stamp} tuner {' '.join(sys.argv[1:])}\n{text}\n")
-        except OSError:
-            continue
-        break
-    else:
-        log = None
-    reason = " ".join(str(error).split())[:200] or type(error).__name__
-    where = f"; the traceback is in {log}" if log is not None else ""
-    return (
-        f"tuner: unexpected error ({type(error).__name__}: {reason}){where}. "
-        "Please report it with that file"
-    )
 
 
 def _validate(args: argparse.Namespace, console: Console) -> None:

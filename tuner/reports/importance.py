@@ -8,7 +8,7 @@ import optuna
 
 from tuner.reports.plots import scored_trials
 from tuner.results.folder import SweepRun
-from tuner.spec.sweep import optuna_space
+from tuner.spec.distributions import optuna_space
 
 
 def importances(run: SweepRun) -> dict[str, dict[str, float]]:

@@ -18,8 +18,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tuner.results.ranking import stopped_early
 from tuner.search.rungs import fidelity_budget
+from tuner.spec.distributions import ConditionalSpace, optuna_space
 from tuner.spec.space import CategoricalParam, IntParam
-from tuner.spec.sweep import ConditionalSpace, SweepSpec, optuna_space
+from tuner.spec.sweep import SweepSpec
 
 FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
 

@@ -21,7 +21,8 @@ import optuna.distributions as od
 
 from trainables.errors import FieldError, UsageError
 from trainables.secrets import expand, mask_url, redact
-from tuner.spec.sweep import SweepSpec, optuna_space
+from tuner.spec.distributions import optuna_space
+from tuner.spec.sweep import SweepSpec
 
 STUDY_FILE = "study.db"
 SQLITE_LOCK_WAIT_S = 60

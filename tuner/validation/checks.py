@@ -15,8 +15,9 @@ from trainables.errors import FieldError
 from trainables.sections import METHOD_SETTINGS, SEED_LIMIT, finite
 from trainables.tasks import task_named
 from tuner.search.rungs import check_budget
+from tuner.spec.distributions import grid_size
 from tuner.spec.space import CategoricalParam
-from tuner.spec.sweep import SweepSpec, grid_size
+from tuner.spec.sweep import SweepSpec
 
 
 def check_training_arguments(spec: SweepSpec) -> None:

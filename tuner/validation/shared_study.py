@@ -12,7 +12,8 @@ import optuna.distributions as od
 from trainables.errors import FieldError
 from trainables.secrets import mask_url
 from tuner.search.study import open_storage
-from tuner.spec.sweep import SweepSpec, optuna_space
+from tuner.spec.distributions import optuna_space
+from tuner.spec.sweep import SweepSpec
 
 FIELD = "search.study_name"
 
