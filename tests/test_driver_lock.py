@@ -75,3 +75,15 @@ def _resolved(sweep: dict) -> dict:
     from tuner.spec.sweep import SweepSpec
 
     return SweepSpec.model_validate(sweep).model_dump(mode="json")
+
+
+def test_two_sweeps_of_one_name_in_one_second_get_folders_of_their_own(valid_sweep, tmp_path):
+    from tuner.running.tune_run import new_run_dir
+    from tuner.spec.sweep import SweepSpec
+
+    valid_sweep["resources"]["storage_path"] = str(tmp_path / "results")
+    spec = SweepSpec.model_validate(valid_sweep)
+    folders = [new_run_dir(spec) for _ in range(3)]
+    assert len(set(folders)) == 3 and all(folder.is_dir() for folder in folders)
+    stamps = {folder.name.removesuffix("-2").removesuffix("-3") for folder in folders}
+    assert len(stamps) <= 2  # the same second, or the next one: never one folder for two
