@@ -9,26 +9,53 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
-from tuner.endings import ending
+from trainables.errors import UsageError
+from tuner.endings import EXIT_BAD_INPUT, ending
 from tuner.results.formatting import make_console
 
 if TYPE_CHECKING:
     from tuner.validation.validate import CheckedSweep
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line, as every other bad input's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"tuner: error: {message}; see `{self.prog} --help`\n")
+
+
+_ADDRESS = re.compile(r"^(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
+
+
+def check_address(address: str, given_as: str) -> None:
+    """A Ray address: ``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``.
+
+    Raises:
+        UsageError: anything else, before Ray is imported.
+    """
+    found = _ADDRESS.match(address)
+    if address == "auto" or (found and 0 < int(found.group("port")) < 65536):
+        return
+    raise UsageError(
+        f"{given_as} {address!r}: not a Ray address; give HOST:PORT (e.g. 10.0.0.5:6379, the "
+        "head's GCS port), ray://HOST:10001 for Ray Client, or auto"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tuner",
         description="Hyperparameter search for fine-tuning transformer models on Ray.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, text: str, target: str, target_help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
@@ -124,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": _train,
     }
     try:
+        if getattr(args, "address", None):
+            check_address(args.address, args.address_given_as)
         commands[args.command](args, console)
     except (Exception, KeyboardInterrupt) as error:
         code, line = ending(error, _folder_of(args, error))
