@@ -83,3 +83,21 @@ def redact(text: str) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+SHOWN_LIMIT = 80
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """A value as an error message quotes it: a mapping's secret keys masked, the repr cut to
+    ``limit`` characters, a URL's password masked."""
+    if isinstance(value, dict):
+        value = {key: MASK if key in SECRET_KEYS else item for key, item in value.items()}
+    text = repr(value)
+    if len(text) > limit:
+        text = f"{text[: limit - 3]}..."
+    return mask_url(text)
+
+
+SECRET_KEYS = {"hub_token", "push_to_hub_token", "token", "password"}
+"""Keys whose values are masked wherever a mapping is quoted."""

@@ -50,11 +50,21 @@ def check_address(address: str, given_as: str) -> None:
     )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hf-sweep-tuner")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuner",
         description="Hyperparameter search for fine-tuning transformer models on Ray.",
     )
+    parser.add_argument("--version", action="version", version=f"tuner {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, text: str, target: str, target_help: str) -> argparse.ArgumentParser:
@@ -151,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": _train,
     }
     try:
-        if getattr(args, "address", None):
+        if getattr(args, "address", None) is not None:  # "" too: an unset shell variable
             check_address(args.address, args.address_given_as)
         commands[args.command](args, console)
     except (Exception, KeyboardInterrupt) as error:

@@ -20,6 +20,7 @@ from trainables.errors import UsageError
 from tuner.results.lock import LOCK_FILE
 from tuner.results.ranking import TrialRow, rank, read_experiment
 from tuner.spec.sweep import Mode, SweepSpec
+from tuner.spec.yaml_text import RefusedYamlError, parse_yaml
 
 SPEC_FILE = "sweep.yaml"
 
@@ -61,7 +62,14 @@ def load_spec(run_dir: Path | str) -> tuple[Path, SweepSpec]:
         if not spec_file.is_file():
             what = "is empty" if not any(run_dir.iterdir()) else f"has no {SPEC_FILE}"
             raise UsageError(f"{run_dir} {what}: it is not a sweep's results folder; {hint}")
-        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        _, raw = parse_yaml(spec_file.read_text(encoding="utf-8"))
+    except RefusedYamlError as refused:
+        raise UsageError(
+            f"{spec_file} is corrupt (line {refused.line}: {refused.describe(in_file=True)}); "
+            "restore it"
+        ) from None
+    except RecursionError:
+        raise UsageError(f"{spec_file} is corrupt (nested too deep); restore it") from None
     except OSError as error:
         raise UsageError(
             f"{error.filename or run_dir}: cannot be read ({error.strerror}); "

@@ -36,7 +36,7 @@ def read_params(path: Path) -> tuple[dict[str, Any], str | None]:
         return {}, f"{path.name} is empty (being written?)"
     try:
         params = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         message = str(getattr(error, "msg", error))
         if getattr(error, "pos", 0) >= len(text.rstrip()) or message.startswith("Unterminated"):
             return {}, f"{path.name} is incomplete (being written?)"  # the text stops short

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import FieldError
+from trainables.secrets import shown
 from trainables.sections import METHOD_SETTINGS, SEED_LIMIT, finite
 from trainables.tasks import task_named
 from tuner.search.rungs import check_budget
@@ -104,13 +105,15 @@ def check_argument_value(field: str, argument: dataclasses.Field[Any], value: An
         TypeAdapter[Any](argument.type).validate_python(value, strict=True)  # type: ignore[arg-type]
     except ValidationError as error:
         reason = error.errors()[0]["msg"]
-        raise FieldError(field, f"{reason} for {argument.name}, got {value!r}") from None
+        raise FieldError(field, f"{reason} for {argument.name}, got {shown(value)}") from None
     finite_value(field, value)
     if argument.name in LOWER_BOUNDS and isinstance(value, int | float):
         bound, inclusive = LOWER_BOUNDS[argument.name]
         if value < bound or (value == bound and not inclusive):
             relation = "at least" if inclusive else "above"
-            raise FieldError(field, f"{argument.name} must be {relation} {bound:g}, got {value!r}")
+            raise FieldError(
+                field, f"{argument.name} must be {relation} {bound:g}, got {shown(value)}"
+            )
     if argument.name in SEEDS and isinstance(value, int) and not 0 <= value < SEED_LIMIT:
         raise FieldError(field, f"a seed is in [0, 2**32), as NumPy and torch take; got {value}")
 
@@ -123,7 +126,7 @@ def finite_value(field: str, value: Any) -> None:
     try:
         finite(value)
     except ValueError as error:
-        raise FieldError(field, f"{error} (got {value!r})") from None
+        raise FieldError(field, f"{error} (got {shown(value)})") from None
 
 
 def unknown_argument(key: str, known: set[str]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trainables.errors import FieldError, MethodError
+from trainables.secrets import shown
 from trainables.sections import FineTuningMethod, ModelSpec, TrainingSpec
 from tuner.validation.checks import check_argument_value
 
@@ -48,7 +49,7 @@ def check_argument_mapping(
         message = str(detail["msg"]).removeprefix("Value error, ")
         raise FieldError(
             f"{section}.{key}" if key in arguments else section,
-            f"{message} (got {detail.get('input')!r})",
+            f"{message} (got {shown(detail.get('input'))})",
         ) from None
     with tempfile.TemporaryDirectory() as scratch:  # never the real output folder
         try:

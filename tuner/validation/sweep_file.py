@@ -15,10 +15,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from trainables.errors import FieldError, UsageError
-from trainables.secrets import mask_url
+from trainables.secrets import mask_url, shown
 from trainables.sections import SECRET_ARGUMENTS
 from tuner.spec.sweep import SweepSpec
-from tuner.validation.yaml_text import RefusedYamlError, parse_yaml, read_yaml_file
+from tuner.spec.yaml_text import RefusedYamlError, parse_yaml, read_yaml_file
 
 FieldPath = tuple[str, ...]
 Model = TypeVar("Model", bound=BaseModel)
@@ -215,7 +215,7 @@ def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     message = str(detail["msg"]).removeprefix("Value error, ")
     if isinstance(value, dict | list):
         return message
-    return f"{message} (got {mask_url(repr(value))})"
+    return f"{message} (got {shown(value)})"
 
 
 def _allowed_keys(schema: type[BaseModel], section: FieldPath) -> list[str]:

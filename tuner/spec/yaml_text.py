@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from trainables.errors import UsageError
+from trainables.secrets import shown
 
 MAX_DEPTH = 50
 """Collections nested deeper than this are refused (a sweep file nests about five)."""
@@ -168,7 +169,11 @@ def read_yaml_file(path: Path, kind: str) -> tuple[yaml.Node | None, Any]:
             folder, unreadable, too large, binary, not UTF-8, not valid YAML, more than one
             document, a tab where YAML does not allow one, or refused by `parse_yaml`.
     """
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:  # a name too long for the file system, say
+        raise UsageError(f"{shown(str(path))}: {error.strerror}; pass a {kind}'s path") from None
+    if not found:
         raise UsageError(f"{path}: no such {kind}; pass the path of a YAML file")
     try:
         size = path.stat().st_size
