@@ -21,12 +21,11 @@ import optuna
 import pytest
 import yaml
 
-from tests.conftest import tiny_sweep
 from tests.test_bad_input import assert_located, line_of, one_error, run_cli, validate
+from tests.test_handoff import _handoff
 from trainables.errors import FieldError, UsageError
 from trainables.sections import ModelSpec
 from tuner.cli import main
-from tuner.handoff.best_file import HandOff, package_versions
 from tuner.results.folder import save_spec
 from tuner.search.study import add_warm_start, open_storage
 from tuner.spec.sweep import SweepSpec
@@ -552,24 +551,7 @@ def test_the_same_shared_study_is_continued(write_sweep, valid_sweep, tmp_path):
 
 @pytest.fixture
 def best_content(tiny_model, sentiment_files) -> dict[str, Any]:
-    sweep = tiny_sweep(tiny_model, sentiment_files, Path("unused"))
-    content = {
-        "sweep": "tiny",
-        "run_dir": "/nowhere",
-        "source_trial": "trial_x",
-        "created": "2026-11-24T00:00:00",
-        **{section: sweep[section] for section in ("model", "data", "task")},
-        "training_arguments": {
-            "learning_rate": 3.0e-3,
-            "num_train_epochs": 1,
-            "seed": 7,
-            "per_device_train_batch_size": 32,
-            "output_dir": "tiny-best",
-        },
-        "train_data_sha256": "0" * 64,
-        "versions": package_versions(),
-    }
-    return HandOff.model_validate(content).model_dump(mode="json")
+    return _handoff(tiny_model, sentiment_files)
 
 
 def train(capsys, tmp_path: Path, content: dict[str, Any]) -> tuple[Path, str]:

@@ -208,8 +208,6 @@ CASES: list[Hostile] = [
         "hub-token-literal",
         arg("hub_token", TOKEN),
         at(TA, "token", absent=(TOKEN,)),
-        defect="refused, but the line ends '(got {...})' with the whole training_arguments "
-        "mapping, the token included: the secret is printed",
     ),
     Hostile("max-length-beyond-positions", key("data.max_length", 100_000), at("data.max_length")),
     Hostile("max-length-two", key("data.max_length", 2), at("data.max_length")),
@@ -262,8 +260,6 @@ OVERRIDES: list[Hostile] = [
         "token-on-the-command-line",
         raw(f"{TA}.hub_token={TOKEN}"),
         refused(f"{TA}.hub_token", absent=(TOKEN,)),
-        defect="the override is shown as 'hub_token=***', but the line ends '(got {...})' with "
-        "the whole training_arguments mapping, the token included: the secret is printed",
     ),
 ]
 
