@@ -97,6 +97,9 @@ sweep_edits = st.one_of(
     st.builds(SweepEdit, kind=st.just("garble"), value=st.tuples(st.floats(0, 1), shards)),
 )
 
+# About 90 s: with `-m slow` (CI), so the default suite keeps the sweep-file corpus only.
+pytestmark = pytest.mark.slow
+
 
 @given(edits=st.lists(sweep_edits, min_size=1, max_size=4))
 def test_mutated_sweep_files(
@@ -124,7 +127,6 @@ data_files = st.builds(
 )
 
 
-@pytest.mark.slow  # every example reads the data and the model
 @given(data=data_files)
 def test_generated_training_data(
     data: DataFile, base_for_generation: dict[str, Any], shared_inputs: list[Path]
