@@ -20,7 +20,9 @@ from tests.conftest import sentiment_rows, write_tsv
 from tuner.results.folder import load_run
 
 TUNER = [sys.executable, "-m", "tuner"]
-pytestmark = pytest.mark.ray  # each test's driver starts a local Ray instance of its own
+# Each test's driver starts a local Ray instance of its own and trains for a minute or more:
+# with the slow tests (`make test-slow`, in CI), to keep the default run short.
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def _sweep(valid_sweep: dict[str, Any], tmp_path: Path, write_sweep: Any) -> Path:
@@ -120,7 +122,7 @@ def test_second_ctrl_c_stops_at_once_and_stays_resumable(valid_sweep, tmp_path, 
     assert len(load_run(run_dir).trials) == 4
 
 
-@pytest.mark.slow  # Ray's agents notice their raylet is gone within about a minute
+# Ray's agents notice their raylet is gone within about a minute.
 def test_a_sigkilled_driver_leaves_no_ray_process_behind(valid_sweep, tmp_path, write_sweep):
     path = _sweep(valid_sweep, tmp_path, write_sweep)
     driver = _start("sweep", str(path))
