@@ -62,13 +62,22 @@ def _resume_hint(interrupted: BaseException) -> str:
     return f"tuner: interrupted; {how} is in {run_dir}. Resume with: tuner resume {run_dir}"
 
 
+NO_SPACE = ("No space left on device", "[Errno 28]")
+
+
+def no_space(error_text: str) -> bool:
+    """Whether an error's text says a disk was full (a trial's error file, an exception that
+    wraps the OSError as text)."""
+    return any(sign in error_text for sign in NO_SPACE)
+
+
 def _disk_full(error: BaseException | None) -> bool:
     """Whether the error, or one it was raised from, is a full disk."""
     seen = 0
     while error is not None and seen < 20:
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             return True
-        if "No space left on device" in str(error):  # wrapped by pyarrow or Ray as text
+        if no_space(str(error)):  # wrapped by pyarrow or Ray as text
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False

@@ -243,7 +243,7 @@ def _check_fingerprint(run_dir: Path, checked: CheckedSweep | ReplayedSweep) -> 
     for name, now in _fingerprints(checked).items():
         if began.get(name) != now:
             raise FieldError(
-                f"data.{name if name == 'train' else 'validation'}",
+                f"data.{name}",
                 f"the {name} rows changed since the sweep began (their SHA-256 differs from "
                 f"{saved.name}'s); restore that data, or start a new sweep on the new data",
             )

@@ -24,6 +24,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from rich.console import Console
 
+from tuner.endings import no_space
 from tuner.results.formatting import make_console
 
 
@@ -44,13 +45,6 @@ class InterruptedRunError(Exception):
 
 _stopped: dict[str, str] = {}
 """Why the Tune run in progress was stopped, under ``"why"``: ``ctrl-c`` or ``disk full``."""
-
-NO_SPACE = ("No space left on device", "[Errno 28]")
-
-
-def no_space(error_text: str) -> bool:
-    """Whether an error's text says a disk was full."""
-    return any(sign in error_text for sign in NO_SPACE)
 
 
 class InterruptWatch(Callback):

@@ -25,9 +25,10 @@ from rich.text import Text
 from trainables.errors import FieldError, UsageError
 from trainables.secrets import redact
 from trainables.train import TrainingJob
+from tuner.endings import no_space
 from tuner.replay.curves import RecordedCurves
 from tuner.results.folder import SweepRun, load_run, save_spec
-from tuner.running.interrupts import interruptible, no_space
+from tuner.running.interrupts import interruptible
 from tuner.running.progress import ProgressPrinter
 from tuner.running.trial import replay_trial, tune_trial
 from tuner.search.strategy import build_scheduler, build_searcher
