@@ -343,6 +343,48 @@ def render_driver_overhead(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+CLASS_WEIGHTS = {
+    "unweighted": "unweighted (class_weight_exponent 0)",
+    "weighted": "inverse frequency (class_weight_exponent 1)",
+    "oversampled": "oversampled (oversampling 1)",
+}
+
+
+def render_class_weights(figures: dict[str, Any]) -> str:
+    settings, summary = figures["settings"], figures["summary"]
+    seeds = len(settings["seeds"])
+    lines = [
+        *_header(figures),
+        f"SST-2 cut 1:9 (negative the rare class): {settings['train_rows']:,} training and "
+        f"{settings['validation_rows']:,} validation rows, MiniLM, "
+        f"{settings['epochs']:g} epochs, max_length {settings['max_length']}, seeds "
+        f"{_listed(settings['seeds'])}"
+        + ("; mean ± standard deviation over the seeds." if seeds > 1 else "."),
+        "",
+        "| setting | minority recall | majority recall | macro-F1 | accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for setting, entry in summary.items():
+        lines.append(
+            f"| {CLASS_WEIGHTS.get(setting, setting)} "
+            f"| {_spread(entry['minority_recall'], seeds)} "
+            f"| {_spread(entry['majority_recall'], seeds)} "
+            f"| {_spread(entry['f1_macro'], seeds)} | {_spread(entry['accuracy'], seeds)} |"
+        )
+    differences = figures["ratios"]["difference_from_unweighted"]
+    lines += [
+        "",
+        "Against unweighted training, in the same run: "
+        + "; ".join(
+            f"{CLASS_WEIGHTS.get(setting, setting).split(' (')[0]}, minority recall "
+            f"**{d['minority_recall']:+.4f}**, macro-F1 {d['f1_macro']:+.4f}"
+            for setting, d in differences.items()
+        )
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A benchmark of docs/performance.md: its JSON under docs/figures/, the command that
@@ -383,6 +425,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "methods.json",
         "python benchmarks/methods.py --json docs/figures/methods.json",
         render_methods,
+    ),
+    "class_weights.py": Benchmark(
+        "class_weights.json",
+        "python benchmarks/class_weights.py --json docs/figures/class_weights.json",
+        render_class_weights,
     ),
 }
 

@@ -165,7 +165,7 @@ def test_an_instruction_tuning_sweep_runs_end_to_end(tiny_gpt, qa_files, tmp_pat
         (
             lambda sweep: sweep["task"].update(type="sequence_classification"),
             "data.response_column",
-            "a response column is for task.type causal_lm",
+            "a column of task.type causal_lm",
         ),
         (
             lambda sweep: sweep.update(objective={"metric": "accuracy"}),

@@ -25,6 +25,13 @@ def task(request: pytest.FixtureRequest) -> Task:
     return TASKS[request.param]
 
 
+@pytest.fixture
+def task_model(task: Task, request: pytest.FixtureRequest) -> Path:
+    """A tiny model of the kind the task fine-tunes: an encoder-decoder for tasks that
+    generate, else an encoder."""
+    return request.getfixturevalue("tiny_t5" if task.generates else "tiny_model")
+
+
 def _rows_file(task: Task, folder: Path) -> Path:
     path = folder / f"{task.name}.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows))
@@ -48,7 +55,7 @@ def test_a_task_declares_what_a_sweep_needs(task):
     assert (spec.objective.metric, spec.objective.mode) == (task.default_metric, natural)
 
 
-def test_a_task_encodes_trains_one_step_and_scores(task, tiny_model, tmp_path):
+def test_a_task_encodes_trains_one_step_and_scores(task, task_model, tmp_path):
     rows = _rows_file(task, tmp_path)
     # Evaluation rows that are training rows too only warn; the same file twice is refused.
     held = tmp_path / "held_out.jsonl"
@@ -56,13 +63,13 @@ def test_a_task_encodes_trains_one_step_and_scores(task, tiny_model, tmp_path):
     data = DataSpec(train=str(rows), validation=str(held), test=str(held), max_length=16)
     splits = dataclasses.replace(load_splits(data, task.name), test=None)  # as a search has it
     assert len(splits.train) == len(task.example_rows)
-    assert (task.labels == "none") == (splits.label_names == ())
-    model = ModelSpec(name_or_path=str(tiny_model))
+    assert (task.labels in ("per_text", "per_word")) == (splits.label_names != ())
+    model = ModelSpec(name_or_path=str(task_model))
     tokenizer = load_tokenizer(model)
     task.check_tokenizer(tokenizer, model.name_or_path)
     features = tokenize_splits(splits, tokenizer, data.max_length, task.name)
     assert all(0 < len(ids) <= 16 for ids in features.train["input_ids"])
-    if task.labels != "per_text":  # a label per token
+    if task.labels in ("per_word", "none"):  # a label per token
         assert all(
             len(labels) == len(ids)
             for labels, ids in zip(
@@ -77,22 +84,25 @@ def test_a_task_encodes_trains_one_step_and_scores(task, tiny_model, tmp_path):
         ),
         features=features,
         tokenizer=tokenizer,
-        task=task.name,
+        task=TaskSpec(type=task.name),
     )
     reports: list[dict[str, float]] = []
     final = train_and_evaluate(
         job, {}, lambda metrics, checkpoint=None: reports.append(metrics), tmp_path
     )
-    assert len(reports) == 1 and final["examples_seen"] == len(task.example_rows)
+    # A long context's windows are rows of their own.
+    assert len(reports) == 1 and final["examples_seen"] == len(features.train)
     scores = {key for key in final if key not in BOOKKEEPING and key != "train_loss"}
     assert scores == set(task.metrics), f"{task.name} reports {sorted(scores)}"
 
 
-def test_a_task_takes_lora_adapters_of_its_peft_type(task, tiny_model):
+def test_a_task_takes_lora_adapters_of_its_peft_type(task, task_model):
     from peft import PeftModel
 
-    label_names = () if task.labels == "none" else ("a", "b")
-    model = load_task_model(ModelSpec(name_or_path=str(tiny_model)), label_names, task.name)
-    wrapped = apply_method(model, FineTuningMethod(method="lora", lora_r=2), task.name)
+    label_names = ("a", "b") if task.labels in ("per_text", "per_word") else ()
+    model = load_task_model(ModelSpec(name_or_path=str(task_model)), label_names, task.name)
+    targets = "q,v" if task.generates else None  # T5's attention projections
+    method = FineTuningMethod(method="lora", lora_r=2, lora_target_modules=targets)
+    wrapped = apply_method(model, method, task.name)
     assert isinstance(wrapped, PeftModel)
     assert wrapped.peft_config["default"].task_type == task.peft_task_type

@@ -14,13 +14,17 @@ labels, empty texts, test rows that are training rows) from training are
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from trainables.data_checks import (
     DataWarning,
+    check_answers,
+    check_cells,
     check_labelled,
     check_overlap,
     check_prompts,
@@ -29,7 +33,7 @@ from trainables.data_checks import (
 )
 from trainables.errors import FieldError
 from trainables.readers import read_hub, read_local
-from trainables.sections import DataSpec
+from trainables.sections import DataSpec, SplitSpec
 from trainables.tasks import task_named
 
 
@@ -66,8 +70,8 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
         w for frame in raw.values() for w in frame.attrs.get("warnings", [])
     ]
     labels = task_named(task).labels
-    if labels == "none":  # text to model: no labels
-        tables = {name: _texts(frame, data, name) for name, frame in raw.items()}
+    if labels in _TARGETS_IN_ROWS:  # no label names: the rows carry their own targets
+        tables = {name: _TARGETS_IN_ROWS[labels](frame, data, name) for name, frame in raw.items()}
         warnings += check_overlap(tables, data)
         label_names: tuple[str, ...] = ()
     else:
@@ -76,7 +80,12 @@ def load_splits(data: DataSpec, task: str = "sequence_classification") -> Labell
         warnings += check_overlap(tables, data)
         label_names, tables, label_warnings = _encode_labels(tables, data, raw, per_word)
         warnings += label_warnings
+    group = data.split.group_column
+    if group is not None:  # carried beside each table's rows until the splits are carved
+        _require_columns(raw["train"], data.split, "train", ["group_column"], "data.split")
+        tables["train"] = tables["train"].assign(group=raw["train"][group].astype(str).values)
     tables = _carve_missing_splits(tables, data)
+    tables = {name: table.drop(columns="group", errors="ignore") for name, table in tables.items()}
     limits = {
         "train": data.max_train_rows,
         "validation": data.max_validation_rows,
@@ -99,17 +108,8 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) 
     columns = {data.text_column: "text", data.label_column: "label"}
     if data.text_pair_column:
         columns[data.text_pair_column] = "text_pair"
-    for column, role in [
-        (data.text_column, "text_column"),
-        (data.text_pair_column, "text_pair_column"),
-        (data.label_column, "label_column"),
-    ]:
-        if column is not None and column not in frame.columns:
-            found = ", ".join(map(str, frame.columns))
-            raise FieldError(
-                f"data.{role}",
-                f"no column {column!r} in the {split} data; its columns are: {found}",
-            )
+    roles = ["text_column", *(["text_pair_column"] if data.text_pair_column else [])]
+    _require_columns(frame, data, split, [*roles, "label_column"])
     out = frame[list(columns)].rename(columns=columns).reset_index(drop=True)
     if per_word:
         return _words_and_tags(out, data, split)
@@ -122,20 +122,73 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) 
 
 def _texts(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
     """For language modelling: the text column, and the responses when there are some."""
-    columns = {data.text_column: ("text", "text_column")}
-    if data.response_column:
-        columns[data.response_column] = ("response", "response_column")
-    for column, (_, role) in columns.items():
+    roles = {"text": "text_column", "response": "response_column"}
+    if not data.response_column:
+        del roles["response"]
+    _require_columns(frame, data, split, roles.values())
+    check_prompts(frame, data, split)
+    return pd.DataFrame(
+        {name: frame[getattr(data, role)].astype(str).tolist() for name, role in roles.items()}
+    )
+
+
+def _questions(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
+    """For question answering: each question (``text``) with its context (``text_pair``), its
+    answers' texts and start characters, and an id that tells its windows apart from other
+    questions' when they are scored."""
+    roles = {"text": "question_column", "text_pair": "context_column", "answers": "answers_column"}
+    _require_columns(frame, data, split, roles.values())
+    table = pd.DataFrame({name: frame[getattr(data, role)] for name, role in roles.items()})
+    table = table.reset_index(drop=True)
+    for name, noun in (("text", "question"), ("text_pair", "context")):
+        role = roles[name]
+        check_cells(table[name], data, split, getattr(data, role), role, noun=noun)
+        table[name] = table[name].astype(str)
+    answers, starts = check_answers(table, data, split)
+    return pd.DataFrame(
+        {
+            "id": [f"{split}-{row}" for row in range(len(table))],
+            "text": table["text"],
+            "text_pair": table["text_pair"],
+            "answers": answers,
+            "answer_start": starts,
+        }
+    )
+
+
+def _pairs(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
+    """For summarization and translation: each source (``text``) and its target."""
+    roles = {"text": "text_column", "target": "target_column"}
+    _require_columns(frame, data, split, roles.values())
+    for name, role in roles.items():
+        noun = "source text" if name == "text" else "target text"
+        column = getattr(data, role)
+        check_cells(frame[column], data, split, column, role, noun=noun)
+    return pd.DataFrame(
+        {name: frame[getattr(data, role)].astype(str).tolist() for name, role in roles.items()}
+    )
+
+
+_TARGETS_IN_ROWS = {"none": _texts, "span": _questions, "target": _pairs}
+"""The tables of tasks without label names, by how the task labels its rows."""
+
+
+def _require_columns(
+    frame: pd.DataFrame,
+    data: DataSpec | SplitSpec,
+    split: str,
+    roles: Iterable[str],
+    section: str = "data",
+) -> None:
+    """Raises FieldError on ``{section}.{role}`` where the file has no such column."""
+    for role in roles:
+        column = getattr(data, role)
         if column not in frame.columns:
             found = ", ".join(map(str, frame.columns))
             raise FieldError(
-                f"data.{role}",
+                f"{section}.{role}",
                 f"no column {column!r} in the {split} data; its columns are: {found}",
             )
-    check_prompts(frame, data, split)
-    return pd.DataFrame(
-        {name: frame[column].astype(str).tolist() for column, (name, _) in columns.items()}
-    )
 
 
 def _words_and_tags(table: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
@@ -242,13 +295,31 @@ def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFram
 
 
 def _take(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the rest, ``size`` rows): stratified by label where every class allows it, seeded."""
+    """(the rest, ``size`` rows): whole groups where the rows have them (about ``size`` rows,
+    groups drawn in a seeded order until that many are taken), else stratified by label
+    where every class allows it, seeded."""
+    if "group" in frame:
+        return _take_groups(frame, size, seed)
     from sklearn.model_selection import train_test_split  # the driver's only: trials skip it
 
     kept, taken = train_test_split(
         frame, test_size=size, random_state=seed, stratify=_strata(frame, size)
     )
     return kept.reset_index(drop=True), taken.reset_index(drop=True)
+
+
+def _take_groups(frame: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = frame["group"].value_counts(sort=False)
+    order = counts.index.to_numpy()[np.random.default_rng(seed).permutation(len(counts))]
+    taken_groups = order[: int(np.searchsorted(counts[order].cumsum().to_numpy(), size)) + 1]
+    if len(taken_groups) == len(counts):
+        raise FieldError(
+            "data.split.group_column",
+            f"the training rows form {len(counts)} group(s), too few to carve a split of "
+            f"about {size} rows from whole groups; give the split's own file",
+        )
+    taken = frame["group"].isin(set(taken_groups))
+    return frame[~taken].reset_index(drop=True), frame[taken].reset_index(drop=True)
 
 
 def _strata(frame: pd.DataFrame, size: int) -> pd.Series | None:

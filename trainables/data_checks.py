@@ -178,6 +178,64 @@ def check_prompts(frame: pd.DataFrame, data: DataSpec, split: str) -> None:
         check_cells(frame[column], data, split, column, "response_column", noun="response", fix=fix)
 
 
+def check_answers(
+    questions: pd.DataFrame, data: DataSpec, split: str
+) -> tuple[list[list[str]], list[list[int]]]:
+    """Each question's answers: a mapping of ``text`` (a list of answers) and ``answer_start``
+    (where each starts in the context, in characters), every answer found in its context.
+
+    Returns:
+        Each row's answer texts and their start characters.
+
+    Raises:
+        FieldError: on ``data.answers_column`` naming the row, where a row has no answer, the
+            mapping's lists differ in length or type, an answer runs past the end of its
+            context, or the context does not read the answer at its start.
+    """
+    field = "data.answers_column"
+    column = data.answers_column
+    texts: list[list[str]] = []
+    starts: list[list[int]] = []
+    layout = f"give {{text: [...], answer_start: [...]}} in column {column!r}"
+    for row, (answers, context) in enumerate(
+        zip(questions["answers"], questions["text_pair"], strict=True)
+    ):
+        where = f"row {row} (0-based) of the {split} data"
+        if not isinstance(answers, dict) or not {"text", "answer_start"} <= set(answers):
+            raise FieldError(field, f"{where} has {_type_name(answers)} for its answers; {layout}")
+        given, at = answers["text"], answers["answer_start"]
+        if not _is_sequence(given) or not _is_sequence(at) or len(given) != len(at):
+            raise FieldError(
+                field, f"{where}: answers' text and answer_start are not lists of one length"
+            )
+        if len(given) == 0:
+            raise FieldError(
+                field,
+                f"{where} has no answer; extractive question answering trains on answered "
+                "questions: drop the row or give its answer",
+            )
+        for text, start in zip(given, at, strict=True):
+            if not isinstance(text, str) or not text or not isinstance(start, numbers.Integral):
+                raise FieldError(field, f"{where} has an answer {text!r} at {start!r}; {layout}")
+            start = int(start)
+            if start < 0 or start + len(text) > len(context):
+                raise FieldError(
+                    field,
+                    f"{where}: the answer {text!r} at character {start} runs past its context "
+                    f"({len(context)} characters); fix answer_start, or the answer",
+                )
+            found = context[start : start + len(text)]
+            if found != text:
+                raise FieldError(
+                    field,
+                    f"{where}: the answer {text!r} is not in its context at character {start} "
+                    f"(the context reads {found!r} there); fix answer_start, or the answer",
+                )
+        texts.append([str(text) for text in given])
+        starts.append([int(start) for start in at])
+    return texts, starts
+
+
 def check_tagged(
     table: pd.DataFrame, data: DataSpec, split: str
 ) -> tuple[list[list[Any]], list[list[Any]]]:

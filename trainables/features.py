@@ -21,6 +21,7 @@ from torch.utils.data import Sampler
 from transformers import PreTrainedTokenizerBase
 
 from trainables.data import LabelledSplits
+from trainables.sections import TaskSpec
 from trainables.tasks import task_named
 
 
@@ -40,19 +41,21 @@ def tokenize_splits(
     splits: LabelledSplits,
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
-    task: str = "sequence_classification",
+    task: TaskSpec | str = "sequence_classification",
 ) -> Features:
-    """Tokenize every split, truncating to ``max_length`` tokens.
+    """Tokenize every split, truncating to ``max_length`` tokens (``task``: the task section,
+    or the task's name for its default settings).
 
     Each task encodes its own rows (`trainables.tasks.base.Task.encode`).
     """
     datasets.disable_progress_bars()
-    encoder = task_named(task).encode
+    settings = TaskSpec(type=task) if isinstance(task, str) else task
+    encoder = task_named(settings.type).encode
 
     def encode(frame: pd.DataFrame) -> datasets.Dataset:
         table = datasets.Dataset.from_pandas(frame, preserve_index=False)
         return table.map(
-            lambda batch: encoder(batch, tokenizer, max_length),
+            lambda batch: encoder(batch, tokenizer, max_length, settings),
             batched=True,
             remove_columns=table.column_names,
         )

@@ -1,9 +1,12 @@
-"""Applying a fine-tuning method to a model: freezing the bottom layers (``partial``) or adding
-low-rank adapters (``lora``, through peft). The methods and their settings are defined, and
-validated, once: `trainables.sections.FineTuningMethod`.
+"""Applying a fine-tuning method to a model: freezing the bottom layers (``partial``), adding
+low-rank adapters (``lora``, through peft), or nothing yet (``progressive`` unfreezes on a
+schedule as training goes: `trainables.unfreezing`). The methods and their settings are
+defined, and validated, once: `trainables.sections.FineTuningMethod`.
 
 A trial's hyperparameters carry the method and its settings next to the ``TrainingArguments``
-keywords; `split_method` tells them apart, and `apply_method` prepares the model.
+keywords, the training techniques and the model's dropout keys; `split_method` tells the method
+and the keywords apart (`trainables.techniques` picks the rest), and `apply_method` prepares
+the model.
 """
 
 from __future__ import annotations
@@ -15,16 +18,21 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from trainables.errors import MethodError
-from trainables.sections import METHOD_KEYS, FineTuningMethod
+from trainables.sections import METHOD_KEYS, TECHNIQUE_KEYS, FineTuningMethod, is_dropout_key
 from trainables.tasks import task_named
 
 
 def split_method(hyperparameters: Mapping[str, Any]) -> tuple[FineTuningMethod, dict[str, Any]]:
-    """(the fine-tuning method, the ``TrainingArguments`` keywords)."""
+    """(the fine-tuning method, the ``TrainingArguments`` keywords): the training techniques
+    and dropout keys belong to neither (see `trainables.techniques.chosen_techniques`)."""
     method = FineTuningMethod.of(
         {key: value for key, value in hyperparameters.items() if key in METHOD_KEYS}
     )
-    arguments = {key: value for key, value in hyperparameters.items() if key not in METHOD_KEYS}
+    arguments = {
+        key: value
+        for key, value in hyperparameters.items()
+        if key not in METHOD_KEYS | TECHNIQUE_KEYS and not is_dropout_key(key)
+    }
     return method, arguments
 
 
@@ -39,6 +47,8 @@ def apply_method(
     """
     if method.method == "partial":
         _freeze_bottom(model, method.frozen_layers)
+    elif method.method == "progressive":
+        layer_stack(model, "progressive fine-tuning")  # frozen by its callback as training begins
     elif method.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -54,20 +64,50 @@ def apply_method(
     return model
 
 
-def layer_stack(model: PreTrainedModel) -> nn.ModuleList:
-    """The model body's list of transformer layers, bottom first.
+NEEDS_LAYER_STACK = frozenset({"partial", "progressive"})
+"""The methods that freeze by layer, so that the model must have a stack of them."""
+
+
+def layer_stack(model: nn.Module, needed_by: str = "partial fine-tuning") -> nn.ModuleList:
+    """The model body's list of transformer layers, bottom first (in a LoRA model, its base
+    model's).
 
     Raises:
-        MethodError: no module list as long as the model's layer count.
+        MethodError: no module list as long as the model's layer count, saying what
+            ``needed_by`` it.
     """
-    count = getattr(model.config, "num_hidden_layers", None)
-    for _, module in model.base_model.named_modules():
+    base_of = getattr(model, "get_base_model", None)  # a peft model's
+    inner: Any = base_of() if callable(base_of) else model
+    count = getattr(inner.config, "num_hidden_layers", None)
+    for _, module in inner.base_model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module
     raise MethodError(
-        f"partial fine-tuning needs the model's layer stack, and {type(model).__name__} has "
+        f"{needed_by} needs the model's layer stack, and {type(inner).__name__} has "
         "none that the tuner can find; use full or lora"
     )
+
+
+def stack_parts(
+    model: nn.Module, layers: nn.ModuleList
+) -> tuple[list[nn.Parameter], list[list[nn.Parameter]], list[nn.Parameter]]:
+    """(the parameters below the layer stack, each layer's bottom first, the rest): the
+    embeddings, the layers, and the head (with what follows the stack, such as BERT's pooler or
+    GPT-2's last norm). Parameters come in the order the model registers them, embeddings
+    before the stack in every transformers model; tied weights count once."""
+    position = {id(p): index for index, layer in enumerate(layers) for p in layer.parameters()}
+    below: list[nn.Parameter] = []
+    each: list[list[nn.Parameter]] = [[] for _ in layers]
+    rest: list[nn.Parameter] = []
+    for _, parameter in model.named_parameters():
+        index = position.get(id(parameter))
+        if index is not None:
+            each[index].append(parameter)
+        elif not any(each):
+            below.append(parameter)
+        else:
+            rest.append(parameter)
+    return below, each, rest
 
 
 def frozen_layer_count(model: PreTrainedModel, frozen_layers: int | str | None) -> int:

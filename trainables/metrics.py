@@ -8,7 +8,10 @@ costs each trial process about a second of CPU at start-up.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,3 +107,42 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     ranks[order] = ((starts + 1 + ends) / 2)[run_of]  # 1-based ranks, averaged within a run
     wins = ranks[positive].sum() - n_positive * (n_positive + 1) / 2
     return float(wins / (n_positive * n_negative))
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation before answers are compared: lower case, no punctuation, no
+    articles (a, an, the), single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_f1(prediction: str, gold: str) -> float:
+    """Overlap of the normalised answers' words: the harmonic mean of the share of predicted
+    words that are gold and of gold words that are predicted (each word counted as often as
+    both have it)."""
+    predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not predicted or not expected:
+        return float(predicted == expected)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(
+    predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """Exact match and F1 of each question's answer against the best of its gold answers,
+    averaged over the questions, on SQuAD's 0-100 scale."""
+    if not golds:
+        return {"exact_match": 0.0, "f1": 0.0}
+    exact = f1 = 0.0
+    for key, answers in golds.items():
+        answer = predictions.get(key, "")
+        exact += max(float(normalize_answer(answer) == normalize_answer(g)) for g in answers)
+        f1 += max(answer_f1(answer, g) for g in answers)
+    return {"exact_match": 100 * exact / len(golds), "f1": 100 * f1 / len(golds)}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,16 +34,28 @@ def model_location(model: ModelSpec) -> str:
     Raises:
         FieldError: a local reference points at nothing.
     """
-    reference = model.name_or_path
+    return _location(model.name_or_path, "model.name_or_path")
+
+
+def decoder_location(model: ModelSpec) -> str | None:
+    """Where the decoder's checkpoint is (see `ModelSpec.decoder`), or None.
+
+    Raises:
+        FieldError: a local reference points at nothing.
+    """
+    return None if model.decoder is None else _location(model.decoder, "model.decoder")
+
+
+def _location(reference: str, field: str) -> str:
     if not is_local_reference(reference):
         return reference
     try:
         path = resolve(reference)
     except LookupError as error:
-        raise FieldError("model.name_or_path", str(error)) from None
+        raise FieldError(field, str(error)) from None
     if not (path / "config.json").is_file():
         raise FieldError(
-            "model.name_or_path",
+            field,
             f"{str(path)!r} is not a model folder (no config.json); give a folder saved by "
             "save_pretrained, or a hub id",
         )
@@ -107,18 +121,37 @@ def load_task_model(
     label_names: tuple[str, ...],
     task: str = "sequence_classification",
     weights: ModelWeights | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
 ) -> PreTrainedModel:
     """The pretrained model with the task's head: a fresh one for ``label_names`` (one label
     per text, or one tag per token), or its own language-modelling head.
 
     With ``weights`` (see `read_weights`), no model file is read: the weights are copied from
-    them into the new model.
+    them into the new model. ``config_overrides`` (a run's dropout) are set in the model's
+    configuration before its modules are built, on both sides of an encoder-decoder.
     """
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     hf_logging.disable_progress_bar()
     kind = task_named(task)
+    overrides = dict(config_overrides or {})
+    decoder = decoder_location(model)
+    if decoder is not None:  # two encoder checkpoints, joined by new cross-attention
+        from transformers import EncoderDecoderModel
+
+        sides = {
+            f"{side}_{key}": v for key, v in overrides.items() for side in ("encoder", "decoder")
+        }
+        return EncoderDecoderModel.from_encoder_decoder_pretrained(
+            model_location(model),
+            decoder,
+            encoder_revision=model.revision,
+            decoder_revision=model.revision,
+            **sides,
+        )
     if weights is not None:
         config = copy.deepcopy(weights.config)  # from_pretrained may adjust it
+        for key, value in overrides.items():
+            setattr(config, key, value)
         loaded = weights.model_class.from_pretrained(
             None,
             config=config,
@@ -136,6 +169,7 @@ def load_task_model(
         # A head for other labels gives way to a fresh one.
         ignore_mismatched_sizes=kind.fresh_head,
         **kind.head_arguments(label_names),
+        **overrides,
     )
 
 
@@ -195,7 +229,7 @@ def read_weights(
     itself: models with their own code, checkpoints in PyTorch's pickle format rather than
     safetensors, models larger than `SHARED_WEIGHTS_LIMIT`, and hub models whose weights this
     machine can neither find in its hub cache nor fetch (see `_hub_snapshot`)."""
-    if model.trust_remote_code:
+    if model.trust_remote_code or model.decoder is not None:
         return None
     location = model_location(model)  # a folder, or the hub id
     folder = Path(location) if is_local_reference(location) else _hub_snapshot(model)
@@ -302,6 +336,15 @@ def load_skeleton(
         **({"num_labels": num_labels} if num_labels else {}),
     )
     hf_logging.set_verbosity_error()
+    decoder = decoder_location(model)
+    if decoder is not None:
+        from transformers import EncoderDecoderConfig, EncoderDecoderModel
+
+        joined = EncoderDecoderConfig.from_encoder_decoder_configs(
+            config, AutoConfig.from_pretrained(decoder, revision=model.revision)
+        )
+        with torch.device("meta"):
+            return EncoderDecoderModel(config=joined)
     with torch.device("meta"):
         auto_model = task_named(task).auto_model()
         return auto_model.from_config(config, trust_remote_code=model.trust_remote_code)

@@ -105,7 +105,14 @@ def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
 def _read_delimited(path: Path, data: DataSpec, separator: str) -> pd.DataFrame:
     names = data.column_names
     # Texts stay as written ("007" is not the number 7); labels may be numbers (ids).
-    texts = (data.text_column, data.text_pair_column, data.response_column)
+    texts = (
+        data.text_column,
+        data.text_pair_column,
+        data.response_column,
+        data.target_column,
+        data.question_column,
+        data.context_column,
+    )
     return pd.read_csv(
         path,
         sep=separator,

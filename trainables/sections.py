@@ -17,11 +17,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -73,6 +75,11 @@ class ModelSpec(Section):
     model that an installed Python package ships."""
     revision: str | None = None
     trust_remote_code: bool = False
+    decoder: str | None = Field(None, min_length=1)
+    """Sequence-to-sequence tasks: a second checkpoint (hub id, folder or ``pkg://``) whose
+    weights start the decoder, while ``name_or_path``'s start the encoder; the cross-attention
+    is new. With one encoder checkpoint on both sides this is Rothe et al.'s (2020) bert2bert,
+    for models that have no pretrained encoder-decoder."""
 
 
 class HubDataset(Section):
@@ -92,6 +99,10 @@ class SplitSpec(Section):
     validation: float = Field(0.1, gt=0, lt=1)
     test: float = Field(0.1, ge=0, lt=1)
     seed: Seed = 42
+    group_column: str | None = None
+    """A column whose rows stay together: the carved splits take whole groups (a QA
+    article's questions share its passages, a document's sentences its wording), so that no
+    group is in two splits."""
 
 
 class DataSpec(Section):
@@ -109,6 +120,15 @@ class DataSpec(Section):
     response_column: str | None = None
     """causal_lm: each prompt's response (the prompt is in ``text_column``); the loss counts
     the response only."""
+    question_column: str = "question"
+    """question_answering: the question (SQuAD's layout)."""
+    context_column: str = "context"
+    """question_answering: the passage that holds the answer."""
+    answers_column: str = "answers"
+    """question_answering: ``{text: [...], answer_start: [...]}``, each answer a span of the
+    context starting at that character."""
+    target_column: str = "target"
+    """summarization, translation: the text to generate from ``text_column``'s."""
     labels: list[str] | None = None
     split: SplitSpec = SplitSpec()
     max_train_rows: int | None = Field(None, ge=1)
@@ -132,9 +152,25 @@ class DataSpec(Section):
 
 class TaskSpec(Section):
     """What the model learns: one of the registered tasks (`trainables.tasks`), such as a
-    label per text (or text pair), a tag per word, or the text itself."""
+    label per text (or text pair), a tag per word, an answer span, a text to generate, or the
+    text itself; and the task's own settings, each of which belongs to the tasks that list it
+    (`trainables.tasks.base.Task.settings`)."""
 
     type: str = "sequence_classification"
+    doc_stride: int | None = Field(None, ge=1)
+    """question_answering: tokens shared by consecutive windows of a context longer than
+    ``data.max_length``. Default: a quarter of ``data.max_length``."""
+    max_answer_length: int = Field(30, ge=1)
+    """question_answering: the longest answer predicted, in tokens."""
+    source_prefix: str = ""
+    """summarization, translation: text put before every source (T5's ``summarize: ``)."""
+    max_target_length: int = Field(64, ge=2)
+    """summarization, translation: target tokens trained on; longer targets are cut."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """summarization, translation: the most tokens generated per evaluation row. Default:
+    ``max_target_length``."""
+    num_beams: int = Field(1, ge=1, le=32)
+    """summarization, translation: beam search's width at evaluation (1: greedy)."""
 
     @field_validator("type")
     @classmethod
@@ -143,12 +179,82 @@ class TaskSpec(Section):
             raise ValueError(f"no such task; choose one of: {', '.join(TASKS)}")
         return value
 
+    @model_validator(mode="after")
+    def _settings_of_the_task(self) -> TaskSpec:
+        task = TASKS[self.type]
+        for name in sorted(self.model_fields_set - {"type"}):
+            if name not in task.settings:
+                owners = [kind for kind, other in TASKS.items() if name in other.settings]
+                raise PydanticCustomError(
+                    "field_error",
+                    "{message}",
+                    {
+                        "field": f"task.{name}",
+                        "message": f"a setting of task.type {' or '.join(owners)}, not of "
+                        f"{self.type}; remove it or change the task",
+                    },
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _own_settings_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written out (``sweep.yaml``, ``best.yaml``), the section holds the task's own
+        settings only, so that it reads back as the same section."""
+        values: dict[str, Any] = handler(self)
+        owned = TASKS[self.type].settings
+        return {key: value for key, value in values.items() if key == "type" or key in owned}
+
+    @property
+    def generation_tokens(self) -> int:
+        """The most tokens generated per evaluation row."""
+        return self.max_new_tokens or self.max_target_length
+
 
 SECRET_ARGUMENTS = {"hub_token", "push_to_hub_token"}
 """`TrainingArguments` keywords that hold a secret, refused in the file."""
 
 
-class TrainingSpec(BaseModel):
+class TrainingTechniques(Section):
+    """Training techniques that are no `TrainingArguments` keyword (`trainables.techniques`
+    applies them). Each may be fixed in ``training:`` or searched in ``search_space:`` by the
+    same name; a run's value is the searched one, else the fixed one, else the default, which
+    leaves training as the `Trainer` does it. Each description is what the error says when a
+    value is out of range.
+    """
+
+    class_weight_exponent: Annotated[StrictInt | StrictFloat, Field(ge=0, le=2)] = Field(
+        0.0, description="a number in [0, 2]: 0 unweighted, 1 inverse class frequency"
+    )
+    """Each class's loss weight is its training-row count to the power of minus this:
+    0 weighs every class alike, 1 by inverse frequency, for skewed labels."""
+    oversampling: Annotated[StrictInt | StrictFloat, Field(ge=0, le=1)] = Field(
+        0.0, description="a number in [0, 1]: 0 rows as they are, 1 every class equally often"
+    )
+    """Rows are drawn with replacement, each with a chance of its class's count to the power
+    of minus this: 0 leaves the usual once-per-epoch order, 1 draws every class equally often."""
+    layerwise_lr_decay: Annotated[StrictInt | StrictFloat, Field(gt=0, le=1)] = Field(
+        1.0, description="a factor in (0, 1]: 1 gives every layer the same rate"
+    )
+    """Each layer's learning rate is the one above's times this (the head has the full rate,
+    the embeddings the lowest); 1 gives all the same rate."""
+
+
+TECHNIQUE_KEYS = frozenset(TrainingTechniques.model_fields)
+"""class_weight_exponent, oversampling, layerwise_lr_decay."""
+
+DROPOUT_MARKS = ("dropout", "pdrop")
+
+
+def is_dropout_key(name: str) -> bool:
+    """Whether a setting names a dropout key of the model's configuration
+    (``hidden_dropout_prob``, ``attention_probs_dropout_prob``, ``classifier_dropout`` for
+    BERT; ``resid_pdrop``, ``embd_pdrop``, ``attn_pdrop`` for GPT-2): such keys are set on the
+    configuration before the model is built. No `TrainingArguments` keyword has these marks in
+    its name; LoRA's own ``lora_dropout`` is a method setting."""
+    return name not in METHOD_KEYS and any(mark in name for mark in DROPOUT_MARKS)
+
+
+class TrainingSpec(TrainingTechniques):
     """Fixed settings for every trial: any `transformers.TrainingArguments` keyword.
 
     Keys that `TrainingArguments` does not have are refused before any trial. The tuner's own keys:
@@ -156,6 +262,8 @@ class TrainingSpec(BaseModel):
     ``batches_by_length`` draws each training batch from rows of about the same length, in
     random order (less padding, so cheaper steps, on the same data); false gives the Trainer's
     own random batches, and a ``train_sampling_strategy`` other than ``random`` takes over.
+    The training techniques (its fields from `TrainingTechniques`) and the model's dropout keys
+    (`is_dropout_key`) are fixed here too; `arguments` leaves them out.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
@@ -186,21 +294,35 @@ class TrainingSpec(BaseModel):
         values = self.model_dump()
         values.pop("evaluations_per_epoch")
         values.pop("batches_by_length")
-        return values
+        return {
+            key: value
+            for key, value in values.items()
+            if key not in TECHNIQUE_KEYS and not is_dropout_key(key)
+        }
+
+    def techniques(self) -> TrainingTechniques:
+        """The fixed training techniques (defaults where the file sets none)."""
+        return TrainingTechniques.model_validate({k: getattr(self, k) for k in TECHNIQUE_KEYS})
+
+    def dropout(self) -> dict[str, Any]:
+        """The fixed dropout keys of the model's configuration."""
+        return {k: v for k, v in (self.model_extra or {}).items() if is_dropout_key(k)}
 
 
 class FineTuningMethod(Section):
     """Which parameters a trial trains, and the method's own settings: all of them
-    (``full``), the upper layers and the head (``partial``), or low-rank adapters beside frozen
-    weights (``lora``, through peft). Each setting applies to one method only (its ``method``
-    below); its description is what the error says when a value is out of range.
+    (``full``), the upper layers and the head (``partial``), the head first and then the layers
+    from the top down on a schedule (``progressive``, ULMFiT's gradual unfreezing), or low-rank
+    adapters beside frozen weights (``lora``, through peft). Each setting applies to one method
+    only (its ``method`` below); its description is what the error says when a value is out of
+    range.
 
     A trial's hyperparameters carry the method and its settings next to the
     ``TrainingArguments`` keywords (see `trainables.methods.split_method`).
     """
 
-    method: Literal["full", "partial", "lora"] = Field(
-        "full", description="one of full, partial, lora"
+    method: Literal["full", "partial", "progressive", "lora"] = Field(
+        "full", description="one of full, partial, progressive, lora"
     )
     frozen_layers: Annotated[StrictInt, Field(ge=0)] | Literal["all"] | None = Field(
         None,
@@ -209,6 +331,19 @@ class FineTuningMethod(Section):
     )
     """partial: the embeddings and this many bottom layers stay frozen; ``all``: only the
     task head trains. Default: half the layers."""
+    unfreeze_layers_per_step: Annotated[StrictInt, Field(ge=1)] = Field(
+        1,
+        description="a count of layers, at least 1",
+        json_schema_extra={"method": "progressive"},
+    )
+    """progressive: layers unfrozen at each step of the schedule, from the top down (the
+    embeddings count as the lowest layer)."""
+    unfreeze_steps_per_epoch: Annotated[StrictInt | StrictFloat, Field(gt=0, le=100)] = Field(
+        1,
+        description="a positive number of unfreezing steps per epoch, at most 100",
+        json_schema_extra={"method": "progressive"},
+    )
+    """progressive: how often per epoch more layers are unfrozen (0.5: every other epoch)."""
     lora_r: Annotated[StrictInt, Field(ge=1)] = Field(
         8, description="an integer rank of at least 1", json_schema_extra={"method": "lora"}
     )
@@ -278,7 +413,8 @@ def _settings_of_each_method() -> dict[str, tuple[str, ...]]:
 
 
 METHOD_SETTINGS: dict[str, tuple[str, ...]] = _settings_of_each_method()
-"""Each fine-tuning method's own settings: full (), partial (frozen_layers,), lora (lora_r,
-lora_alpha, lora_dropout, lora_target_modules)."""
+"""Each fine-tuning method's own settings: full (), partial (frozen_layers,), progressive
+(unfreeze_layers_per_step, unfreeze_steps_per_epoch), lora (lora_r, lora_alpha, lora_dropout,
+lora_target_modules)."""
 
 METHOD_KEYS = frozenset(FineTuningMethod.model_fields)  # method, frozen_layers, lora_r, ...

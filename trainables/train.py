@@ -10,7 +10,7 @@ training, and only for retrained and production models.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from torch.utils.data import Sampler
 from transformers import (
     PreTrainedTokenizerBase,
     PrinterCallback,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -32,8 +34,10 @@ from trainables.features import Features, SimilarLengthBatches, length_predicts_
 from trainables.memory import reset_peak_memory
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.modeling import ModelWeights, load_task_model
-from trainables.sections import ModelSpec, TrainingSpec
+from trainables.sections import ModelSpec, TaskSpec, TrainingSpec
 from trainables.tasks import Task, task_named
+from trainables.tasks.base import EvaluationSplit
+from trainables.techniques import TechniquesTrainer, chosen_techniques
 
 # Settings the training step owns: evaluation and saving follow the sweep, not the Trainer's
 # own schedule, and nothing is sent to outside trackers.
@@ -78,7 +82,7 @@ class TrainingJob:
     training: TrainingSpec
     features: Features
     tokenizer: PreTrainedTokenizerBase
-    task: str = "sequence_classification"
+    task: TaskSpec = field(default_factory=TaskSpec)
     weights: ModelWeights | None = None
 
 
@@ -110,8 +114,9 @@ def train_and_evaluate(
         NonFiniteLossError: the training or evaluation loss became NaN or infinite.
     """
     features = job.features
-    task = task_named(job.task)
+    task = task_named(job.task.type)
     method, training_hyperparameters = split_method(hyperparameters)
+    techniques = chosen_techniques(job.training, hyperparameters)  # fixed, then searched
     arguments = {
         "logging_steps": 10,
         "dataloader_pin_memory": torch.cuda.is_available(),
@@ -125,7 +130,10 @@ def train_and_evaluate(
         "disable_tqdm": True,
         "logging_nan_inf_filter": False,
     }
-    args = TrainingArguments(**arguments)
+    if task.generates:  # each evaluation generates texts for the task's scores
+        args: TrainingArguments = Seq2SeqTrainingArguments(**arguments, predict_with_generate=True)
+    else:
+        args = TrainingArguments(**arguments)
     reset_peak_memory()
     reporter = ReportEvaluations(report, len(features.train), args.num_train_epochs, checkpoints)
     # The fresh head and LoRA's adapters are drawn now, before the Trainer seeds itself: seeded
@@ -134,20 +142,28 @@ def train_and_evaluate(
         enable_full_determinism(args.seed)
     else:
         set_seed(args.seed)
-    model = apply_method(
-        load_task_model(job.model, features.label_names, job.task, job.weights), method, job.task
+    model = load_task_model(
+        job.model, features.label_names, job.task.type, job.weights, techniques.dropout
     )
+    task.prepare_model(model, job.tokenizer, job.task)
+    model = apply_method(model, method, job.task.type)
     reporter.parameters = count_parameters(model)
     reporter.add_scores = task.add_scores
-    trainer = _Trainer(
-        _lengths_for_batches(job, task, args.train_batch_size),
+    trainer_class = _Seq2SeqTrainer if task.generates else _Trainer
+    trainer = trainer_class(
+        (
+            None  # rows drawn by class instead
+            if techniques.settings.oversampling
+            else _lengths_for_batches(job, task, args.train_batch_size)
+        ),
+        techniques=techniques,
         model=model,
         args=args,
         train_dataset=features.train,
         eval_dataset=features.validation,
         processing_class=job.tokenizer,
         data_collator=task.collator(job.tokenizer),
-        compute_metrics=task.scorer(features.label_names),
+        compute_metrics=task.scorer(_evaluated(job, features.validation)),
         callbacks=[
             EvaluateOnSchedule(job.training.evaluations_per_epoch, checkpoints),
             reporter,
@@ -159,6 +175,7 @@ def train_and_evaluate(
     final = reporter.last
     if features.test is not None:
         trainer.remove_callback(reporter)  # the test score is no evaluation of the schedule
+        trainer.compute_metrics = task.scorer(_evaluated(job, features.test))
         test = task.add_scores(
             without_timings(trainer.evaluate(features.test, metric_key_prefix="test"))
         )
@@ -182,7 +199,11 @@ def _lengths_for_batches(job: TrainingJob, task: Task, batch_size: int) -> np.nd
     return lengths
 
 
-class _Trainer(Trainer):
+def _evaluated(job: TrainingJob, split: Any) -> EvaluationSplit:
+    return EvaluationSplit(split, job.features.label_names, job.tokenizer, job.task)
+
+
+class _Trainer(TechniquesTrainer):
     """A `Trainer` that draws training batches from rows of about the same length, given the
     rows' token counts, unless `train_sampling_strategy` asks for another order."""
 
@@ -194,6 +215,10 @@ class _Trainer(Trainer):
         if self.train_lengths is None or self.args.train_sampling_strategy != "random":
             return super()._get_train_sampler(train_dataset)
         return SimilarLengthBatches(self.train_lengths, self.args.train_batch_size)
+
+
+class _Seq2SeqTrainer(_Trainer, Seq2SeqTrainer):
+    """The training step's `Trainer` for tasks that generate text at evaluation."""
 
 
 def _save_for_production(trainer: Trainer, folder: Path) -> None:

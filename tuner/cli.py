@@ -220,7 +220,11 @@ def _describe_data(checked: CheckedSweep, console: Console) -> None:
     console.print(f"  model      {spec.model.name_or_path}", markup=False)
     console.print(f"  task       {spec.task.type}")
     labels = checked.splits.label_names
-    described = f"{len(labels)} labels: {', '.join(labels)}" if labels else "text to model"
+    unlabelled = {"span": "answer spans", "target": "texts to generate", "none": "text to model"}
+    from trainables.tasks import task_named
+
+    kind = task_named(spec.task.type).labels
+    described = f"{len(labels)} labels: {', '.join(labels)}" if labels else unlabelled[kind]
     console.print(f"  data       {sizes} rows; {described}", markup=False)
 
 

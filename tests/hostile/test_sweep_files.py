@@ -378,6 +378,20 @@ CASES: list[Hostile] = [
         setting("search_space.method", {"type": "method", "choices": {"qlora": {}}}),
         at("search_space.method"),
     ),
+    # --- training techniques (trainables.sections.TrainingTechniques) -------------------------
+    Hostile(
+        "oversampling-above-1", setting("training.oversampling", 3), at("training.oversampling")
+    ),
+    Hostile(
+        "class-weight-exponent-text",
+        setting("training.class_weight_exponent", "inverse"),
+        at("training.class_weight_exponent"),
+    ),
+    Hostile(
+        "layerwise-decay-zero",
+        setting("training.layerwise_lr_decay", 0),
+        at("training.layerwise_lr_decay"),
+    ),
     # --- objective, task, search, scheduler, resources, retrain ------------------------------
     Hostile("metric-unknown", setting("objective.metric", "acc"), at("objective.metric")),
     Hostile("metric-of-another-task", setting("objective.metric", "f1"), at("objective.metric")),
@@ -566,6 +580,34 @@ CASES: list[Hostile] = [
         "retrain-without-test-split",
         settings(retrain__enabled=True, data__test=None, data__split={"test": 0}),
         at("data.test"),
+        slow=True,
+    ),
+    Hostile(
+        "dropout-key-the-model-lacks",
+        setting("search_space.hiden_dropout_prob", {"type": "float", "low": 0.0, "high": 0.3}),
+        at("search_space.hiden_dropout_prob", "hidden_dropout_prob"),
+        slow=True,
+    ),
+    Hostile(
+        "progressive-zero-layers-per-step",
+        setting(
+            "search_space.method",
+            {
+                "type": "method",
+                "choices": {
+                    "progressive": {
+                        "unfreeze_layers_per_step": {"type": "int", "low": 0, "high": 2}
+                    }
+                },
+            },
+        ),
+        at("search_space.method.choices.progressive.unfreeze_layers_per_step", "at least 1"),
+        slow=True,
+    ),
+    Hostile(
+        "searched-oversampling-above-1",
+        setting("search_space.oversampling", {"type": "float", "low": 0.0, "high": 2.0}),
+        at("search_space.oversampling", "[0, 1]"),
         slow=True,
     ),
     Hostile(

@@ -8,11 +8,21 @@ from __future__ import annotations
 from trainables.tasks.base import Task
 from trainables.tasks.classification import SequenceClassification
 from trainables.tasks.language_model import CausalLanguageModel
+from trainables.tasks.question_answering import QuestionAnswering
+from trainables.tasks.summarization import Summarization
 from trainables.tasks.tagging import TokenClassification
+from trainables.tasks.translation import Translation
 
 TASKS: dict[str, Task] = {
     task.name: task
-    for task in (SequenceClassification(), TokenClassification(), CausalLanguageModel())
+    for task in (
+        SequenceClassification(),
+        TokenClassification(),
+        QuestionAnswering(),
+        Summarization(),
+        Translation(),
+        CausalLanguageModel(),
+    )
 }
 
 

@@ -11,22 +11,42 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from trainables.errors import FieldError
 from trainables.metrics import MetricInfo
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    import datasets
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-Labels = Literal["per_text", "per_word", "none"]
-"""How rows are labelled: one label per text (or text pair), one tag per word, or not at all
-(the text is its own target)."""
+Labels = Literal["per_text", "per_word", "span", "target", "none"]
+"""How rows are labelled: one label per text (or text pair), one tag per word, an answer span
+in a context, a target text to generate, or not at all (the text is its own target). The first
+two have label names; the others carry their targets in their rows (`Task.table`)."""
 
 Scorer = Callable[[object], dict[str, float]]
 """A ``compute_metrics`` function for the `Trainer`: evaluation predictions to scores."""
 
 IGNORED = -100  # the label the loss and the metrics skip
+
+
+class TaskSettings(Protocol):
+    """The ``task`` section's settings that tasks read (`trainables.sections.TaskSpec` has
+    them all; the tasks see them through this, since the schema is built on the tasks)."""
+
+    @property
+    def doc_stride(self) -> int | None: ...
+    @property
+    def max_answer_length(self) -> int: ...
+    @property
+    def source_prefix(self) -> str: ...
+    @property
+    def max_target_length(self) -> int: ...
+    @property
+    def generation_tokens(self) -> int: ...
+    @property
+    def num_beams(self) -> int: ...
 
 
 class DataSettings(Protocol):
@@ -35,6 +55,17 @@ class DataSettings(Protocol):
 
     @property
     def response_column(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class EvaluationSplit:
+    """What a task's scorer needs to know of the split it scores."""
+
+    features: datasets.Dataset
+    """The split's features, in the order the `Trainer` evaluates them."""
+    label_names: tuple[str, ...]
+    tokenizer: PreTrainedTokenizerBase
+    settings: TaskSettings
 
 
 class Task(ABC):
@@ -50,11 +81,17 @@ class Task(ABC):
     peft_task_type: ClassVar[str]
     """peft's name for the task: it keeps a new head trainable beside LoRA's adapters."""
     example_rows: ClassVar[list[dict[str, Any]]]
-    """Rows as a data file holds them for this task (``text`` and ``label`` columns); the
+    """Rows as a data file holds them for this task, under the default column names; the
     tasks' contract test trains on them."""
     loss_only: ClassVar[bool] = False
     """Evaluation needs the loss only, not the logits (a language model's span its whole
     vocabulary)."""
+    generates: ClassVar[bool] = False
+    """Evaluation generates text (`Seq2SeqTrainer` with ``predict_with_generate``)."""
+    columns: ClassVar[frozenset[str]] = frozenset({"text_column"})
+    """The ``data.*_column`` settings the task reads; a file that sets another is refused."""
+    settings: ClassVar[frozenset[str]] = frozenset()
+    """The ``task.*`` settings of this task (`trainables.sections.TaskSpec`)."""
 
     @abstractmethod
     def auto_model(self) -> Any:
@@ -75,18 +112,31 @@ class Task(ABC):
 
     @abstractmethod
     def encode(
-        self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+        self,
+        batch: dict[str, list[Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        settings: TaskSettings,
     ) -> Any:
         """A batch of rows (``text``, maybe ``text_pair`` or ``response``, and ``label``) as
-        token ids and labels, truncated to ``max_length`` tokens, unpadded."""
+        token ids and labels, truncated to ``max_length`` tokens, unpadded. A row may become
+        several (a long context's windows)."""
 
     @abstractmethod
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """What pads a batch to its longest row."""
 
     @abstractmethod
-    def scorer(self, label_names: tuple[str, ...]) -> Scorer | None:
-        """The ``compute_metrics`` function; None where the loss is the only score."""
+    def scorer(self, split: EvaluationSplit) -> Scorer | None:
+        """The ``compute_metrics`` function for one split; None where the loss is the only
+        score."""
+
+    def prepare_model(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: TaskSettings
+    ) -> None:
+        """Settings of a loaded model that come from the tokenizer and the task (the tokens
+        that start and end generation, how much to generate)."""
+        return None
 
     def add_scores(self, scores: dict[str, float]) -> dict[str, float]:
         """Scores derived from an evaluation's, under the evaluation's own names
@@ -100,17 +150,13 @@ class Task(ABC):
         return False
 
     def check_data(self, data: DataSettings) -> None:
-        """The data settings fit the task.
+        """The data settings fit the task, beyond the columns it reads (which
+        `tuner.validation` checks against `columns`).
 
         Raises:
-            FieldError: a setting for another task.
+            FieldError: naming the setting.
         """
-        if data.response_column is not None:
-            raise FieldError(
-                "data.response_column",
-                "a response column is for task.type causal_lm (a prompt and its response); "
-                "remove it or change the task",
-            )
+        return None
 
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
         """The model's tokenizer can encode this task's rows.

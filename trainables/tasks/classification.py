@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainables.metrics import MetricInfo, classification_metrics
-from trainables.tasks.base import Scorer, Task
+from trainables.tasks.base import EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -25,6 +25,7 @@ class SequenceClassification(Task):
     }
     default_metric = "accuracy"
     peft_task_type = "SEQ_CLS"
+    columns = frozenset({"text_column", "text_pair_column", "label_column"})
     example_rows: ClassVar[list[dict[str, Any]]] = [
         {"text": "a wonderful, moving film", "label": "positive"},
         {"text": "dull and far too long", "label": "negative"},
@@ -38,7 +39,11 @@ class SequenceClassification(Task):
         return AutoModelForSequenceClassification
 
     def encode(
-        self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+        self,
+        batch: dict[str, list[Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        settings: TaskSettings,
     ) -> Any:
         texts = [batch[column] for column in ("text", "text_pair") if column in batch]
         encoded = tokenizer(*texts, truncation=True, max_length=max_length)
@@ -50,8 +55,8 @@ class SequenceClassification(Task):
 
         return DataCollatorWithPadding(tokenizer)
 
-    def scorer(self, label_names: tuple[str, ...]) -> Scorer | None:
-        return classification_metrics(len(label_names))
+    def scorer(self, split: EvaluationSplit) -> Scorer | None:
+        return classification_metrics(len(split.label_names))
 
     def length_may_predict_label(self) -> bool:
         return True

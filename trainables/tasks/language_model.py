@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainables.errors import FieldError
 from trainables.metrics import MetricInfo, perplexity
-from trainables.tasks.base import IGNORED, DataSettings, Scorer, Task
+from trainables.tasks.base import IGNORED, EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -29,6 +29,7 @@ class CausalLanguageModel(Task):
     default_metric = "eval_loss"
     peft_task_type = "CAUSAL_LM"
     loss_only = True
+    columns = frozenset({"text_column", "response_column"})
     example_rows: ClassVar[list[dict[str, Any]]] = [
         {"text": "the cat sat on the mat"},
         {"text": "a dog ran in the park"},
@@ -49,7 +50,11 @@ class CausalLanguageModel(Task):
         return False
 
     def encode(
-        self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+        self,
+        batch: dict[str, list[Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        settings: TaskSettings,
     ) -> dict[str, list[list[int]]]:
         end = end_of_text_id(tokenizer)
         assert end is not None  # check_tokenizer refuses tokenizers without one
@@ -87,7 +92,7 @@ class CausalLanguageModel(Task):
             tokenizer.pad_token = tokenizer.eos_token
         return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORED)
 
-    def scorer(self, label_names: tuple[str, ...]) -> Scorer | None:
+    def scorer(self, split: EvaluationSplit) -> Scorer | None:
         return None  # the loss, and its perplexity
 
     def add_scores(self, scores: dict[str, float]) -> dict[str, float]:
@@ -95,9 +100,6 @@ class CausalLanguageModel(Task):
             if loss in scores:
                 scores[name] = perplexity(scores[loss])
         return scores
-
-    def check_data(self, data: DataSettings) -> None:
-        return None  # a response column is this task's own
 
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
         if end_of_text_id(tokenizer) is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainables.errors import FieldError
 from trainables.metrics import MetricInfo, entity_metrics
-from trainables.tasks.base import IGNORED, Scorer, Task
+from trainables.tasks.base import IGNORED, EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -34,6 +34,7 @@ class TokenClassification(Task):
     # Per-word accuracy mostly counts the many words outside any entity.
     default_metric = "f1"
     peft_task_type = "TOKEN_CLS"
+    columns = frozenset({"text_column", "label_column"})
     example_rows: ClassVar[list[dict[str, Any]]] = [
         {
             "text": ["Ada", "Lovelace", "lived", "in", "London"],
@@ -50,7 +51,11 @@ class TokenClassification(Task):
         return AutoModelForTokenClassification
 
     def encode(
-        self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+        self,
+        batch: dict[str, list[Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        settings: TaskSettings,
     ) -> Any:
         encoded = tokenizer(
             batch["text"], is_split_into_words=True, truncation=True, max_length=max_length
@@ -71,8 +76,8 @@ class TokenClassification(Task):
 
         return DataCollatorForTokenClassification(tokenizer)
 
-    def scorer(self, label_names: tuple[str, ...]) -> Scorer | None:
-        return entity_metrics(label_names)
+    def scorer(self, split: EvaluationSplit) -> Scorer | None:
+        return entity_metrics(split.label_names)
 
     def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
         if not tokenizer.is_fast:

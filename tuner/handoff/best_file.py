@@ -14,16 +14,25 @@ import platform
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from trainables.errors import FieldError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
 from trainables.methods import split_method
-from trainables.sections import DataSpec, FineTuningMethod, ModelSpec, TaskSpec, TrainingSpec
+from trainables.sections import (
+    DataSpec,
+    FineTuningMethod,
+    ModelSpec,
+    TaskSpec,
+    TrainingSpec,
+    TrainingTechniques,
+    is_dropout_key,
+)
+from trainables.techniques import chosen_techniques
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.records import Interval, RetrainSummary
 from tuner.spec.sweep import Mode
@@ -65,6 +74,12 @@ class HandOff(BaseModel):
     """Keywords for ``transformers.TrainingArguments(**training_arguments)``."""
     method: FineTuningMethod = FineTuningMethod()
     """The fine-tuning method and the settings that apply to it."""
+    techniques: TrainingTechniques = TrainingTechniques()
+    """The training techniques that are no ``TrainingArguments`` keyword (class weights,
+    oversampling, layer-wise learning-rate decay); files written before this key existed
+    used none."""
+    dropout: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(default_factory=dict)
+    """Dropout keys of the model's configuration, set before the model is built."""
     evaluations_per_epoch: int = Field(1, ge=1)
     batches_by_length: bool = False
     """Training batches of rows of about the same length; files written before this key
@@ -77,12 +92,22 @@ class HandOff(BaseModel):
     def _settings_only(self, method: FineTuningMethod) -> dict[str, Any]:
         return method.settings()  # the file names the settings that apply, no others
 
+    @field_validator("dropout")
+    @classmethod
+    def _dropout_keys(cls, values: dict[str, float]) -> dict[str, float]:
+        for key in values:
+            if not is_dropout_key(key):
+                raise ValueError(f"{key!r} is no dropout key (its name holds dropout or pdrop)")
+        return values
+
     def training(self) -> TrainingSpec:
         """The fixed training settings, as a sweep's trials had them."""
         arguments = {k: v for k, v in self.training_arguments.items() if k != "output_dir"}
         return TrainingSpec.model_validate(
             {
                 **arguments,
+                **self.techniques.model_dump(),
+                **self.dropout,
                 "evaluations_per_epoch": self.evaluations_per_epoch,
                 "batches_by_length": self.batches_by_length,
             }
@@ -115,6 +140,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
     """
     spec, winner = run.spec, summary.winner
     method, searched = split_method(winner.hyperparameters)
+    techniques = chosen_techniques(spec.training, winner.hyperparameters)
     arguments = {**spec.training.arguments(), **searched, "output_dir": f"{spec.name}-best"}
     handoff = HandOff(
         sweep=spec.name,
@@ -132,6 +158,8 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
         task=spec.task,
         training_arguments=arguments,
         method=method,
+        techniques=techniques.settings,
+        dropout=dict(techniques.dropout),
         evaluations_per_epoch=spec.training.evaluations_per_epoch,
         batches_by_length=spec.training.batches_by_length,
         train_data_sha256=train_sha256,
@@ -184,9 +212,23 @@ def check_handoff(handoff: HandOff) -> None:
     """
     from tuner.validation.model_limits import check_max_length
     from tuner.validation.production_checks import check_method_applies
+    from tuner.validation.technique_checks import check_written
 
     check_arguments(handoff)
     check_method_applies(handoff.model, handoff.method, handoff.task.type)
+    check_written(
+        [
+            *(
+                (name, f"techniques.{name}", [value])
+                for name, field in TrainingTechniques.model_fields.items()
+                if (value := getattr(handoff.techniques, name)) != field.default
+            ),
+            *((name, f"dropout.{name}", [value]) for name, value in handoff.dropout.items()),
+        ],
+        handoff.task.type,
+        handoff.model,
+        0,
+    )
     check_max_length(handoff.model, handoff.data.max_length)
 
 

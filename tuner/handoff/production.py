@@ -88,9 +88,9 @@ def _train(handoff: HandOff, source: Path, output: Path, console: Console) -> di
     job = TrainingJob(
         model=handoff.model,
         training=handoff.training(),
-        features=tokenize_splits(splits, tokenizer, handoff.data.max_length, handoff.task.type),
+        features=tokenize_splits(splits, tokenizer, handoff.data.max_length, handoff.task),
         tokenizer=tokenizer,
-        task=handoff.task.type,
+        task=handoff.task,
     )
 
     def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:

@@ -23,6 +23,11 @@ SHORT_NAMES = {
     "gradient_accumulation_steps": "accum",
     "frozen_layers": "frozen",
     "lora_target_modules": "lora targets",
+    "unfreeze_layers_per_step": "unfreeze layers",
+    "unfreeze_steps_per_epoch": "unfreeze steps",
+    "class_weight_exponent": "class weights",
+    "oversampling": "oversample",
+    "layerwise_lr_decay": "layer lr decay",
 }
 
 

@@ -28,12 +28,12 @@ def training_job(checked: CheckedSweep, *, with_test: bool = False) -> TrainingJ
         require_test_split(checked)
     else:
         splits = dataclasses.replace(splits, test=None)
-    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length, spec.task.type)
+    features = tokenize_splits(splits, checked.tokenizer, spec.data.max_length, spec.task)
     return TrainingJob(
         model=spec.model,
         training=spec.training,
         features=features,
         tokenizer=checked.tokenizer,
-        task=spec.task.type,
+        task=spec.task,
         weights=read_weights(spec.model, splits.label_names, spec.task.type),
     )

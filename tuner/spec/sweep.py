@@ -17,12 +17,14 @@ from pydantic_core import PydanticCustomError
 from trainables.secrets import is_reference, url_password
 from trainables.sections import (
     SEED_LIMIT,
+    TECHNIQUE_KEYS,
     DataSpec,
     ModelSpec,
     Section,
     Seed,
     TaskSpec,
     TrainingSpec,
+    is_dropout_key,
 )
 from trainables.tasks import TASKS
 from tuner.spec.space import CategoricalParam, FloatParam, IntParam, MethodParam, SpaceEntry
@@ -179,7 +181,8 @@ class SweepSpec(Section):
     task: TaskSpec = TaskSpec()
     training: TrainingSpec = TrainingSpec()
     search_space: dict[str, SpaceEntry] = Field(min_length=1)
-    """``TrainingArguments`` keywords, and ``method``: the fine-tuning method."""
+    """``TrainingArguments`` keywords, the training techniques (`TrainingTechniques`), the
+    model configuration's dropout keys, and ``method``: the fine-tuning method."""
     objective: ObjectiveSpec
     """Filled in from the task where the file leaves it out."""
     search: SearchSpec = SearchSpec()
@@ -253,11 +256,21 @@ class SweepSpec(Section):
         return entry if isinstance(entry, MethodParam) else None
 
     def training_space(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
-        """The searched ``TrainingArguments`` keywords."""
+        """Every searched name but the method's: ``TrainingArguments`` keywords, training
+        techniques and dropout keys, all sampled in every trial."""
         return {
             name: entry
             for name, entry in self.search_space.items()
             if not isinstance(entry, MethodParam)
+        }
+
+    def argument_space(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:
+        """The searched ``TrainingArguments`` keywords: the training space without the
+        training techniques and the model's dropout keys."""
+        return {
+            name: entry
+            for name, entry in self.training_space().items()
+            if name not in TECHNIQUE_KEYS and not is_dropout_key(name)
         }
 
     def flat_space(self) -> dict[str, FloatParam | IntParam | CategoricalParam]:

@@ -14,7 +14,7 @@ from typing import Any
 from trainables.errors import FieldError
 from trainables.secrets import shown
 from trainables.sections import METHOD_SETTINGS, SEED_LIMIT, finite
-from trainables.tasks import task_named
+from trainables.tasks import TASKS, task_named
 from tuner.search.rungs import check_budget
 from tuner.spec.distributions import grid_size
 from tuner.spec.space import CategoricalParam
@@ -47,7 +47,7 @@ def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> N
             )
     for section, keys in (
         ("training", spec.training.arguments()),
-        ("search_space", spec.training_space()),
+        ("search_space", spec.argument_space()),
     ):
         for key in keys:
             if key in MANAGED_ARGUMENTS:
@@ -66,7 +66,7 @@ def _check_values(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]], fa
     portable = {key: value for key, value in fixed.items() if key not in skipped}
     with tempfile.TemporaryDirectory() as scratch:
         _try_arguments(factory, {**portable, "output_dir": scratch}, "training")
-        for name, param in spec.training_space().items():
+        for name, param in spec.argument_space().items():
             if isinstance(param, CategoricalParam):
                 candidates = list(param.choices)
             else:
@@ -174,12 +174,33 @@ def check_objective(spec: SweepSpec, num_labels: int) -> None:
 
 
 def check_task(spec: SweepSpec) -> None:
-    """The data settings fit the task.
+    """The data and model settings fit the task.
 
     Raises:
-        FieldError: a setting for another task (a response column for a classifier).
+        FieldError: a setting for another task (a response column for a classifier, a
+            decoder checkpoint for a task that generates nothing).
     """
-    task_named(spec.task.type).check_data(spec.data)
+    task = task_named(spec.task.type)
+    fields = type(spec.data).model_fields
+    for name in sorted(spec.data.model_fields_set):  # a default written out is no setting
+        if getattr(spec.data, name) == fields[name].default:
+            continue
+        if name.endswith("_column") and name not in task.columns:
+            owners = [other.name for other in TASKS.values() if name in other.columns]
+            raise FieldError(
+                f"data.{name}",
+                f"a column of task.type {' or '.join(owners)}, which {task.name} does not "
+                f"read (it reads {', '.join(sorted(task.columns))}); remove it or change the "
+                "task",
+            )
+    if spec.model.decoder is not None and not task.generates:
+        generating = " or ".join(other.name for other in TASKS.values() if other.generates)
+        raise FieldError(
+            "model.decoder",
+            f"a decoder checkpoint makes an encoder-decoder for task.type {generating}, and "
+            f"{task.name} generates no text; remove it",
+        )
+    task.check_data(spec.data)
 
 
 def check_search(spec: SweepSpec) -> None:
@@ -250,7 +271,12 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
         FieldError: naming the method's entry.
     """
     from trainables.errors import MethodError
-    from trainables.methods import check_lora_targets, frozen_layer_count
+    from trainables.methods import (
+        NEEDS_LAYER_STACK,
+        check_lora_targets,
+        frozen_layer_count,
+        layer_stack,
+    )
     from trainables.modeling import load_skeleton
     from trainables.sections import FineTuningMethod
 
@@ -259,6 +285,11 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
         return
     model = load_skeleton(spec.model, num_labels, spec.task.type)
     for name, space in method.choices.items():
+        if name in NEEDS_LAYER_STACK:
+            try:
+                layer_stack(model, f"{name} fine-tuning")
+            except MethodError as error:
+                raise FieldError(f"search_space.method.choices.{name}", str(error)) from None
         for setting in METHOD_SETTINGS[name]:
             for value in _candidates(space.get(setting)):
                 given = {} if setting not in space else {setting: value}  # else: the default

@@ -70,10 +70,16 @@ def check_method_applies(
     """
     if method.method == "full":
         return
-    from trainables.methods import check_lora_targets, frozen_layer_count
+    from trainables.methods import check_lora_targets, frozen_layer_count, layer_stack
     from trainables.modeling import load_skeleton
 
     skeleton = load_skeleton(model, 0, task)
+    if method.method == "progressive":
+        try:
+            layer_stack(skeleton, "progressive fine-tuning")
+        except MethodError as error:
+            raise FieldError(f"{section}.method", str(error)) from None
+        return
     setting = "frozen_layers" if method.method == "partial" else "lora_target_modules"
     try:
         if method.method == "partial":

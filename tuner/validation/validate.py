@@ -30,6 +30,7 @@ from tuner.validation.checks import (
 )
 from tuner.validation.shared_study import check_shared_study
 from tuner.validation.sweep_file import SweepFile, load_sweep_file
+from tuner.validation.technique_checks import check_techniques, skew_warnings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -47,6 +48,9 @@ class CheckedSweep:
     tokenizer: PreTrainedTokenizerBase
     warm_start_skipped: tuple[str, ...] = ()
     """Why warm-start trials were skipped, one line each (see `warm_start_trials`)."""
+    warnings: tuple[tuple[str, str], ...] = ()
+    """(field, why) for settings that run but may not serve: an objective blind to skewed
+    classes."""
 
 
 def check_sweep(spec: SweepSpec) -> CheckedSweep:
@@ -70,11 +74,13 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     if splits.label_names:
         check_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
+    check_techniques(spec, len(splits.label_names))
     checked = CheckedSweep(
         spec=spec,
         splits=splits,
         tokenizer=load_tokenizer(spec.model),
         warm_start_skipped=tuple(skipped),
+        warnings=tuple(skew_warnings(spec, splits.train)),
     )
     task_named(spec.task.type).check_tokenizer(checked.tokenizer, spec.model.name_or_path)
     check_max_length(spec.model, spec.data.max_length)
@@ -175,6 +181,7 @@ def validate_sweep_file(path: str | Path, overrides: list[str] | None = None) ->
     found = rung_warnings(checked.spec, rows)
     if isinstance(checked, CheckedSweep):
         found += checked.splits.warnings  # rows a person may mean, counted
+        found += checked.warnings
     skipped = checked.warm_start_skipped
     if skipped:
         found.append(
