@@ -385,6 +385,52 @@ def render_class_weights(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _interval(interval: dict[str, Any]) -> str:
+    """A mean over seeds, with its standard deviation where there were several."""
+    spread = interval.get("std")
+    return f"{interval['mean']:.2f}" + ("" if spread is None else f" ± {spread:.2f}")
+
+
+def render_task_sweeps(figures: dict[str, Any]) -> str:
+    found = figures.get("machine") or {}
+    lines = [
+        f"Each row is one run of the sweep file on {found.get('cpus', '?')} cores (Python "
+        f"{found.get('python', '?')}), search and retrain timed apart; the scores are the "
+        "task's own (0-100 for SQuAD, ROUGE and BLEU, 0-1 for entity F1).",
+        "",
+        "| sweep | task | search | trials: completed / stopped / failed | best validation "
+        "| the best trial's evaluations | retrained: validation | test | retrain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in figures["sweeps"].items():
+        trials = entry["trials"]
+        counts = " / ".join(str(trials.get(k, 0)) for k in ("completed", "stopped", "failed"))
+        curve = " → ".join(f"{score:.2f}" for _, score in entry["best_trial_curve"])
+        retrain = entry.get("retrain")
+        best = entry["best_validation"]
+        lines.append(
+            f"| `{name}` | {entry['task']} | {entry['search_s'] / 60:.1f} min | {counts} "
+            f"| {entry['metric']} {'-' if best is None else f'{best:.2f}'} | {curve} "
+            + (
+                f"| {_interval(retrain['validation'])} | {retrain['test_metric']} "
+                f"{_interval(retrain['test'])} ({len(retrain['seeds'])} seeds) "
+                f"| {entry['retrain_s'] / 60:.1f} min |"
+                if retrain
+                else "| - | - | - |"
+            )
+        )
+    lines += [
+        "",
+        "Each row's command, and the machine's load average over 15 minutes as it ended:",
+        "",
+    ]
+    lines += [
+        f"- `{entry['command']}` (load {entry['machine_load_1_5_15_min'][2]:g})"
+        for entry in figures["sweeps"].values()
+    ]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A benchmark of docs/performance.md: its JSON under docs/figures/, the command that
@@ -425,6 +471,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         "methods.json",
         "python benchmarks/methods.py --json docs/figures/methods.json",
         render_methods,
+    ),
+    "task_sweeps.py": Benchmark(
+        "task_sweeps.json",
+        "python benchmarks/task_sweeps.py search_spaces/FILE.yaml "
+        "--json docs/figures/task_sweeps.json",
+        render_task_sweeps,
     ),
     "class_weights.py": Benchmark(
         "class_weights.json",

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from trainables.tasks import task_named
-from tuner.validation.checks import check_search, check_training_arguments
+from tuner.results.folder import load_spec, save_spec
+from tuner.validation.checks import check_search, check_task, check_training_arguments
+from tuner.validation.technique_checks import check_techniques
 from tuner.validation.sweep_file import load_sweep_file
 from tuner.validation.validate import check_replay, check_sweep
 
@@ -28,7 +30,7 @@ def test_there_are_shipped_sweeps():
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
-def test_shipped_sweep_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_shipped_sweep_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.chdir(REPO)  # shipped files name data relative to the repository root
     first_line = path.read_text().splitlines()[0]
     assert first_line == f"# tuner sweep search_spaces/{path.name}"
@@ -40,14 +42,22 @@ def test_shipped_sweep_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch):
         assert len(check_replay(spec).curves.runs) > 0
         return
     assert set(spec.search_space) >= SHIPPED_SEARCHED
-    check_training_arguments(spec)
-    check_search(spec)
+    # resume, retrain and report read the resolved sweep.yaml, every default written out, and
+    # check it again: it must pass the same checks as the file it came from.
+    save_spec(tmp_path, spec)
+    resolved = load_spec(tmp_path)[1]
+    assert resolved == spec
+    for each in (spec, resolved):
+        check_training_arguments(each)
+        check_task(each)
+        check_search(each)
     if spec.data.hub is not None:
         return  # needs the hub; the schema and the settings are checked above
     data = spec.data.train or ""
     if data.startswith("../shared") and not (REPO / data).exists():
         pytest.skip(f"real data not found at {REPO / data} (../shared/datasets is absent)")
     checked = check_sweep(spec)
+    check_techniques(resolved, len(checked.splits.label_names))
     if task_named(spec.task.type).labels in ("per_text", "per_word"):
         assert len(checked.splits.label_names) >= 2
     assert checked.splits.test is not None, "a shipped sweep keeps a held-out test split"

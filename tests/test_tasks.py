@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,17 @@ def task_model(task: Task, request: pytest.FixtureRequest) -> Path:
     return request.getfixturevalue("tiny_t5" if task.generates else "tiny_model")
 
 
-def _rows_file(task: Task, folder: Path) -> Path:
-    path = folder / f"{task.name}.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows))
+def _rows_file(task: Task, folder: Path, rows: int | None = None) -> Path:
+    path = folder / f"{task.name}-{rows}.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows[:rows]))
     return path
+
+
+def _example_data(task: Task, folder: Path) -> DataSpec:
+    """The task's example rows to train on, and two of them to evaluate on (evaluation rows
+    that are training rows too only warn; the same file twice is refused)."""
+    held = str(_rows_file(task, folder, rows=2))
+    return DataSpec(train=str(_rows_file(task, folder)), validation=held, test=held, max_length=16)
 
 
 def test_a_task_declares_what_a_sweep_needs(task):
@@ -56,11 +64,7 @@ def test_a_task_declares_what_a_sweep_needs(task):
 
 
 def test_a_task_encodes_trains_one_step_and_scores(task, task_model, tmp_path):
-    rows = _rows_file(task, tmp_path)
-    # Evaluation rows that are training rows too only warn; the same file twice is refused.
-    held = tmp_path / "held_out.jsonl"
-    held.write_text("".join(json.dumps(row) + "\n" for row in task.example_rows[:2]))
-    data = DataSpec(train=str(rows), validation=str(held), test=str(held), max_length=16)
+    data = _example_data(task, tmp_path)
     splits = dataclasses.replace(load_splits(data, task.name), test=None)  # as a search has it
     assert len(splits.train) == len(task.example_rows)
     assert (task.labels in ("per_text", "per_word")) == (splits.label_names != ())
@@ -94,6 +98,43 @@ def test_a_task_encodes_trains_one_step_and_scores(task, task_model, tmp_path):
     assert len(reports) == 1 and final["examples_seen"] == len(features.train)
     scores = {key for key in final if key not in BOOKKEEPING and key != "train_loss"}
     assert scores == set(task.metrics), f"{task.name} reports {sorted(scores)}"
+
+
+def test_a_task_resumes_from_its_checkpoint_as_if_never_stopped(task, task_model, tmp_path):
+    """A trial restarted from its checkpoint (a lost node, a resumed sweep) ends where an
+    uninterrupted one does."""
+    data = _example_data(task, tmp_path)
+    splits = dataclasses.replace(load_splits(data, task.name), test=None)
+    model = ModelSpec(name_or_path=str(task_model))
+    tokenizer = load_tokenizer(model)
+    job = TrainingJob(
+        model=model,
+        training=TrainingSpec.model_validate(
+            {"num_train_epochs": 2, "per_device_train_batch_size": 2, "use_cpu": True}
+        ),
+        features=tokenize_splits(splits, tokenizer, data.max_length, task.name),
+        tokenizer=tokenizer,
+        task=TaskSpec(type=task.name),
+    )
+    hyperparameters = {"learning_rate": 1e-3}
+    kept: list[Path] = []
+
+    def report(metrics: dict[str, float], checkpoint: Path | None = None) -> None:
+        if checkpoint is not None:  # the callee may move it: keep a copy, as Tune does
+            kept.append(Path(shutil.copytree(checkpoint, tmp_path / f"kept-{len(kept)}")))
+
+    whole = train_and_evaluate(job, hyperparameters, report, tmp_path / "whole", checkpoints=True)
+    assert len(kept) == 1, "one checkpoint: after the first epoch, none after the last"
+    resumed = train_and_evaluate(
+        job,
+        hyperparameters,
+        lambda metrics, checkpoint=None: None,
+        tmp_path / "resumed",
+        checkpoints=True,
+        resume_from=kept[0],
+    )
+    assert resumed["resumed_at_epoch"] == 1.0
+    assert resumed["eval_loss"] == pytest.approx(whole["eval_loss"], rel=1e-4)
 
 
 def test_a_task_takes_lora_adapters_of_its_peft_type(task, task_model):

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import sentiment_rows
-from tests.hostile.cases import Hostile, Sweep, params, setting, write
+from tests.hostile.cases import Hostile, Sweep, params, setting, settings, write
 from tests.hostile.harness import Case, Expect, accepted, refused, run_case
 
 pytestmark = pytest.mark.slow
@@ -155,6 +155,87 @@ UNICODE_ROWS = [
         * 15
     )
 ]
+
+
+def _answered(count: int) -> list[dict[str, Any]]:
+    """SQuAD-layout rows: a question, its context, and its answer where the context has it."""
+    rows = []
+    for index in range(count):
+        city = ["London", "Paris", "Rome", "Oslo"][index % 4]
+        context = f"Person {index} lived in {city} for years."
+        rows.append(
+            {
+                "title": f"article-{index % 6}",
+                "question": f"Where did person {index} live?",
+                "context": context,
+                "answers": {"text": [city], "answer_start": [context.index(city)]},
+            }
+        )
+    return rows
+
+
+def questions(
+    edit: Callable[[list[dict[str, Any]]], Any] = lambda rows: None, **values: Any
+) -> Make:
+    """A question-answering sweep over SQuAD-layout files whose training rows ``edit``
+    spoils."""
+
+    def make(workdir: Path, sweep: Sweep) -> Sweep:
+        rows = _answered(40)
+        edit(rows)
+        write(workdir / "qa" / "train.jsonl", jsonl(rows))
+        for split, first in (("validation", 100), ("test", 200)):
+            held = [dict(row, question=f"{row['question']} ({first + n})") for n, row in
+                    enumerate(_answered(8))]  # fmt: skip
+            write(workdir / "qa" / f"{split}.jsonl", jsonl(held))
+        sweep = settings(
+            task__type="question_answering",
+            data__train="qa/train.jsonl",
+            data__validation="qa/validation.jsonl",
+            data__test="qa/test.jsonl",
+            data__max_length=32,
+            **values,
+        )(sweep)
+        sweep["data"].pop("labels", None)
+        return sweep
+
+    return make
+
+
+def pairs(edit: Callable[[list[dict[str, Any]]], Any] = lambda rows: None, **values: Any) -> Make:
+    """A summarization sweep over source and target files whose training rows ``edit``
+    spoils."""
+
+    def make(workdir: Path, sweep: Sweep) -> Sweep:
+        rows = [{"document": f"a long text number {i} about things", "tldr": f"text {i}"}
+                for i in range(40)]  # fmt: skip
+        edit(rows)
+        write(workdir / "s2s" / "train.jsonl", jsonl(rows))
+        for split in ("validation", "test"):
+            held = [{"document": f"another text {i} on {split}", "tldr": f"another {i}"}
+                    for i in range(8)]  # fmt: skip
+            write(workdir / "s2s" / f"{split}.jsonl", jsonl(held))
+        sweep = settings(
+            task__type="summarization",
+            data__train="s2s/train.jsonl",
+            data__validation="s2s/validation.jsonl",
+            data__test="s2s/test.jsonl",
+            data__text_column="document",
+            data__target_column="tldr",
+            **values,
+        )(sweep)
+        sweep["data"].pop("labels", None)
+        return sweep
+
+    return make
+
+
+def _answer_at(row: int, start: int) -> Callable[[list[dict[str, Any]]], None]:
+    def edit(rows: list[dict[str, Any]]) -> None:
+        rows[row]["answers"]["answer_start"] = [start]
+
+    return edit
+
 
 CASES: list[Hostile] = [
     # --- where the data is ----------------------------------------------------------------
@@ -384,6 +465,54 @@ CASES: list[Hostile] = [
         "hub-model-offline",
         point("model.name_or_path", "bert-base-uncased-typo"),
         at("model.name_or_path"),
+    ),
+    # --- question answering and text generation -------------------------------------------
+    Hostile("qa-valid", questions(), VALID),
+    Hostile(
+        "qa-without-answers",
+        questions(lambda rows: [row.pop("answers") for row in rows]),
+        at("data.answers_column", "no column 'answers'"),
+    ),
+    Hostile(
+        "qa-answer-not-in-its-context",
+        questions(_answer_at(3, 2)),
+        at("data.answers_column", "row 3", "not in its context"),
+    ),
+    Hostile(
+        "qa-span-past-the-context",
+        questions(_answer_at(5, 500)),
+        at("data.answers_column", "row 5", "runs past its context"),
+    ),
+    Hostile(
+        "qa-answers-as-text",
+        questions(lambda rows: rows[2].update(answers="London")),
+        at("data.answers_column", "row 2"),
+    ),
+    Hostile(
+        "qa-empty-question",
+        questions(lambda rows: rows[4].update(question="  ")),
+        at("data.train", "row 4"),
+    ),
+    Hostile(
+        "qa-group-column-missing",
+        questions(data__split={"test": 0.2, "group_column": "article"}),
+        at("data.split.group_column", "no column 'article'"),
+    ),
+    Hostile("summaries-valid", pairs(), VALID),
+    Hostile(
+        "summaries-without-target-column",
+        pairs(lambda rows: [row.pop("tldr") for row in rows]),
+        at("data.target_column", "no column 'tldr'"),
+    ),
+    Hostile(
+        "summaries-empty-target",
+        pairs(lambda rows: rows[7].update(tldr="")),
+        at("data.train", "row 7"),
+    ),
+    Hostile(
+        "summaries-decoder-missing",
+        pairs(model__decoder="no-such-folder/"),
+        at("model.decoder"),
     ),
     # --- other paths of the file -----------------------------------------------------------
     Hostile(

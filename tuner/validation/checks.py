@@ -37,8 +37,14 @@ def check_training_arguments(spec: SweepSpec) -> None:
 def _check_keys(spec: SweepSpec, fields: dict[str, dataclasses.Field[Any]]) -> None:
     from trainables.train import MANAGED_ARGUMENTS
 
-    # num_train_epochs and seed have defaults; only a value the file sets conflicts.
-    written = spec.training.model_fields_set | set(spec.training.model_extra or {})
+    # Keys with defaults (num_train_epochs, seed, the techniques) conflict only where the file
+    # sets them to something else: a resolved sweep.yaml writes every default out.
+    defaults = type(spec.training).model_fields
+    written = {
+        key
+        for key in spec.training.model_fields_set | set(spec.training.model_extra or {})
+        if key not in defaults or getattr(spec.training, key) != defaults[key].default
+    }
     for key in spec.training_space():
         if key in written:
             raise FieldError(

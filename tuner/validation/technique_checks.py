@@ -86,13 +86,19 @@ def check_written(written: list[Written], task: str, model: ModelSpec, num_label
 
 
 def _written(spec: SweepSpec, names: frozenset[str]) -> Iterator[Written]:
-    """Each of ``names`` that the file sets: searched, or fixed."""
+    """Each of ``names`` that the file sets: searched, or fixed to other than its default (a
+    resolved ``sweep.yaml`` writes every default out, and a default changes nothing)."""
+    defaults = TrainingTechniques()
     for name in sorted(names):
         entry = spec.search_space.get(name)
         if entry is not None:
             yield name, f"search_space.{name}", _candidates(entry)
-        elif name in spec.training.model_fields_set or name in (spec.training.model_extra or {}):
-            yield name, f"training.{name}", [getattr(spec.training, name)]
+            continue
+        value = getattr(spec.training, name, None)
+        if name in TECHNIQUE_KEYS and value == getattr(defaults, name):
+            continue
+        if name in spec.training.model_fields_set or name in (spec.training.model_extra or {}):
+            yield name, f"training.{name}", [value]
 
 
 def _candidates(entry: Any) -> list[Any]:
