@@ -13,7 +13,7 @@ from ray import tune
 from rich.console import Console
 
 from tuner.cli import main
-from tuner.pipeline import run_sweep_file
+from tuner.pipeline import retrain_sweep_folder, run_sweep_file
 from tuner.reports.files import REPORT_FILES
 from tuner.results.folder import SPEC_FILE
 from tuner.results.ranking import rank
@@ -66,6 +66,11 @@ def test_sweep_runs_trials_stops_weak_ones_and_ranks_by_objective(write_sweep, v
     assert len(analysis.trials) == spec.search.num_trials
     best = analysis.get_best_config(metric="eval_loss", mode="min", scope="last")
     assert best == trials[0].hyperparameters
+
+    # The next step in the same process, as a script would call it: a Ray instance of its own.
+    retrained = retrain_sweep_folder(outcome.run_dir, top_k=1, seeds=1, console=Console(quiet=True))
+    assert retrained.retrain is not None and retrained.best_yaml is not None
+    assert retrained.retrain.winner.trial == trials[0].trial_id
 
 
 @pytest.mark.usefixtures("ray_shutdown")

@@ -61,6 +61,8 @@ def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -
         FieldError: the trials would not fit (checked before a local Ray starts).
     """
     runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
+    if ray.is_initialized():  # an earlier step of the same process: each step connects anew
+        ray.shutdown()
     if address is None:
         check_capacity(spec, local_capacity(), "this machine")
         # Ray would start a worker per core ahead for this job's environment, but trials run
