@@ -9,8 +9,8 @@ import pytest
 from trainables.tasks import task_named
 from tuner.results.folder import load_spec, save_spec
 from tuner.validation.checks import check_search, check_task, check_training_arguments
-from tuner.validation.technique_checks import check_techniques
 from tuner.validation.sweep_file import load_sweep_file
+from tuner.validation.technique_checks import check_techniques
 from tuner.validation.validate import check_replay, check_sweep
 
 REPO = Path(__file__).resolve().parents[1]

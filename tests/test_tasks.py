@@ -70,7 +70,7 @@ def test_a_task_encodes_trains_one_step_and_scores(task, task_model, tmp_path):
     assert (task.labels in ("per_text", "per_word")) == (splits.label_names != ())
     model = ModelSpec(name_or_path=str(task_model))
     tokenizer = load_tokenizer(model)
-    task.check_tokenizer(tokenizer, model.name_or_path)
+    task.check_tokenizer(tokenizer, model.name_or_path, data)
     features = tokenize_splits(splits, tokenizer, data.max_length, task.name)
     assert all(0 < len(ids) <= 16 for ids in features.train["input_ids"])
     if task.labels in ("per_word", "none"):  # a label per token

@@ -26,6 +26,7 @@ from trainables.data_checks import (
     check_answers,
     check_cells,
     check_labelled,
+    check_messages,
     check_overlap,
     check_prompts,
     check_tagged,
@@ -121,7 +122,11 @@ def _normalise(frame: pd.DataFrame, data: DataSpec, split: str, per_word: bool) 
 
 
 def _texts(frame: pd.DataFrame, data: DataSpec, split: str) -> pd.DataFrame:
-    """For language modelling: the text column, and the responses when there are some."""
+    """For language modelling: the text column, and the responses when there are some; or
+    each row's conversation."""
+    if data.messages_column:
+        _require_columns(frame, data, split, ["messages_column"])
+        return pd.DataFrame({"messages": check_messages(frame, data, split)})
     roles = {"text": "text_column", "response": "response_column"}
     if not data.response_column:
         del roles["response"]

@@ -294,12 +294,67 @@ def label_names_from(values: Iterable[Any], data: DataSpec) -> tuple[list[str], 
 
 
 def _row_keys(table: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Each row's inputs (the text, with its pair or response), as a hashable key."""
-    columns = [c for c in ("text", "text_pair", "response") if c in table]
+    """Each row's inputs (the text, with its pair or response, or the conversation), as a
+    hashable key."""
+    columns = [c for c in ("text", "text_pair", "response", "messages") if c in table]
     return [
-        tuple(tuple(cell) if _is_sequence(cell) else cell for cell in row)
+        tuple(_hashable(cell) for cell in row)
         for row in table[columns].itertuples(index=False, name=None)
     ]
+
+
+def _hashable(cell: Any) -> Any:
+    if isinstance(cell, dict):
+        return tuple(sorted((key, _hashable(value)) for key, value in cell.items()))
+    if _is_sequence(cell):
+        return tuple(_hashable(item) for item in cell)
+    return cell
+
+
+CHAT_ROLES = ("system", "user", "assistant", "tool")
+"""The roles of a conversation's turns, as chat templates know them."""
+
+
+def check_messages(frame: pd.DataFrame, data: DataSpec, split: str) -> list[list[dict[str, str]]]:
+    """Each row a conversation: a list of turns, each a mapping of a known ``role`` to its
+    ``content`` (a string), with at least one turn of the assistant (the turns the loss
+    counts).
+
+    Returns:
+        Each row's turns, as ``{role, content}`` mappings.
+
+    Raises:
+        FieldError: on ``data.messages_column`` naming the row and what is wrong with it.
+    """
+    field = "data.messages_column"
+    layout = "give a list of {role, content} turns"
+    conversations = []
+    for row, cell in enumerate(frame[str(data.messages_column)]):
+        where = f"row {row} (0-based) of the {split} data"
+        if not _is_sequence(cell) or len(cell) == 0:
+            raise FieldError(field, f"{where} has {_type_name(cell)} for its messages; {layout}")
+        turns = []
+        for number, turn in enumerate(cell):
+            if not isinstance(turn, dict) or not {"role", "content"} <= set(turn):
+                raise FieldError(field, f"{where}: turn {number} is {_type_name(turn)}; {layout}")
+            role, content = turn["role"], turn["content"]
+            if role not in CHAT_ROLES:
+                raise FieldError(
+                    field,
+                    f"{where}: turn {number} has the role {role!r}, which chat templates do "
+                    f"not know; use one of {', '.join(CHAT_ROLES)}",
+                )
+            if not isinstance(content, str):
+                raise FieldError(field, f"{where}: turn {number}'s content is not text")
+            turns.append({"role": str(role), "content": content})
+        if not any(turn["role"] == "assistant" for turn in turns):
+            raise FieldError(
+                field,
+                f"{where} has no assistant turn, and the loss counts the assistant's turns "
+                "only: drop the row or give it the answer",
+            )
+        conversations.append(turns)
+    return conversations
 
 
 def check_overlap(tables: dict[str, pd.DataFrame], data: DataSpec) -> list[DataWarning]:

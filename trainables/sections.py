@@ -120,6 +120,10 @@ class DataSpec(Section):
     response_column: str | None = None
     """causal_lm: each prompt's response (the prompt is in ``text_column``); the loss counts
     the response only."""
+    messages_column: str | None = None
+    """causal_lm: each row a conversation, a list of ``{role, content}`` turns (system, user,
+    assistant, tool), rendered with the tokenizer's chat template; the loss counts the
+    assistant's turns only."""
     question_column: str = "question"
     """question_answering: the question (SQuAD's layout)."""
     context_column: str = "context"
@@ -171,6 +175,9 @@ class TaskSpec(Section):
     ``max_target_length``."""
     num_beams: int = Field(1, ge=1, le=32)
     """summarization, translation: beam search's width at evaluation (1: greedy)."""
+    packing: bool = False
+    """causal_lm: short rows joined into sequences of up to ``data.max_length`` tokens, so
+    that batches hold no padding."""
 
     @field_validator("type")
     @classmethod

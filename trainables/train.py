@@ -31,7 +31,7 @@ from transformers import (
 
 from trainables.callbacks import EvaluateOnSchedule, Report, ReportEvaluations, without_timings
 from trainables.features import Features, SimilarLengthBatches, length_predicts_label
-from trainables.memory import reset_peak_memory
+from trainables.memory import OutOfMemoryRunError, is_out_of_memory, reset_peak_memory
 from trainables.methods import apply_method, count_parameters, split_method
 from trainables.modeling import ModelWeights, load_task_model
 from trainables.sections import ModelSpec, TaskSpec, TrainingSpec
@@ -112,6 +112,8 @@ def train_and_evaluate(
 
     Raises:
         NonFiniteLossError: the training or evaluation loss became NaN or infinite.
+        OutOfMemoryRunError: the device or the host ran out of memory, saying for which batch
+            size, longest row and method.
     """
     features = job.features
     task = task_named(job.task.type)
@@ -171,7 +173,16 @@ def train_and_evaluate(
         ],
     )
     trainer.remove_callback(PrinterCallback)  # evaluations go to `report`, not to stdout
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        longest = int(features.train_lengths.max()) if len(features.train_lengths) else 0
+        raise OutOfMemoryRunError(
+            f"out of memory (batch {args.per_device_train_batch_size}, max_length {longest}, "
+            f"method {method.method})"
+        ) from error
     final = reporter.last
     if features.test is not None:
         trainer.remove_callback(reporter)  # the test score is no evaluation of the schedule

@@ -47,6 +47,8 @@ class TaskSettings(Protocol):
     def generation_tokens(self) -> int: ...
     @property
     def num_beams(self) -> int: ...
+    @property
+    def packing(self) -> bool: ...
 
 
 class DataSettings(Protocol):
@@ -55,6 +57,8 @@ class DataSettings(Protocol):
 
     @property
     def response_column(self) -> str | None: ...
+    @property
+    def messages_column(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,10 @@ class Task(ABC):
         """
         return None
 
-    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
-        """The model's tokenizer can encode this task's rows.
+    def check_tokenizer(
+        self, tokenizer: PreTrainedTokenizerBase, model: str, data: DataSettings
+    ) -> None:
+        """The model's tokenizer can encode this task's rows, as ``data`` gives them.
 
         Raises:
             FieldError: naming ``task.type``.

@@ -21,7 +21,7 @@ import numpy as np
 
 from trainables.errors import FieldError
 from trainables.metrics import MetricInfo, squad_scores
-from trainables.tasks.base import EvaluationSplit, Scorer, Task, TaskSettings
+from trainables.tasks.base import DataSettings, EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -147,7 +147,9 @@ class QuestionAnswering(Task):
 
         return compute
 
-    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
+    def check_tokenizer(
+        self, tokenizer: PreTrainedTokenizerBase, model: str, data: DataSettings
+    ) -> None:
         if not tokenizer.is_fast:
             raise FieldError(
                 "task.type",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainables.errors import FieldError
-from trainables.tasks.base import IGNORED, EvaluationSplit, Scorer, Task, TaskSettings
+from trainables.tasks.base import IGNORED, DataSettings, EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -123,7 +123,9 @@ class SequenceToSequence(Task):
                 num_beams=settings.num_beams,
             )
 
-    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
+    def check_tokenizer(
+        self, tokenizer: PreTrainedTokenizerBase, model: str, data: DataSettings
+    ) -> None:
         if tokenizer.pad_token_id is None or end_token_id(tokenizer) is None:
             raise FieldError(
                 "task.type",

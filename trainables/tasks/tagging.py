@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trainables.errors import FieldError
 from trainables.metrics import MetricInfo, entity_metrics
-from trainables.tasks.base import IGNORED, EvaluationSplit, Scorer, Task, TaskSettings
+from trainables.tasks.base import IGNORED, DataSettings, EvaluationSplit, Scorer, Task, TaskSettings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -79,7 +79,9 @@ class TokenClassification(Task):
     def scorer(self, split: EvaluationSplit) -> Scorer | None:
         return entity_metrics(split.label_names)
 
-    def check_tokenizer(self, tokenizer: PreTrainedTokenizerBase, model: str) -> None:
+    def check_tokenizer(
+        self, tokenizer: PreTrainedTokenizerBase, model: str, data: DataSettings
+    ) -> None:
         if not tokenizer.is_fast:
             raise FieldError(
                 "task.type",

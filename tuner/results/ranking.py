@@ -147,6 +147,11 @@ def rank(rows: list[TrialRow], mode: Mode) -> list[TrialRow]:
     return sorted(rows, key=key)
 
 
+OUT_OF_MEMORY = "out_of_memory"
+"""The key of a trial's last report when it ran out of memory; its value says what the trial
+had tried (batch size, longest row, method)."""
+
+
 def stopped_early(last_result: dict[str, Any]) -> bool:
     """True when a trial's last report came before the epochs it was set to train."""
     epochs = number(last_result.get("epoch")) or 0.0
@@ -180,6 +185,8 @@ def _status(
         return "failed", f"failed{after}: {error}"
     if live == "ERROR":
         return "failed", "failed (its error.txt is missing)"
+    if last.get(OUT_OF_MEMORY):
+        return "failed", f"failed: {last[OUT_OF_MEMORY]}"
     outcome, status = _unfailed_status(live, last, spec, folder)
     if restarts:
         status += f" (restarted {'once' if restarts == 1 else f'{restarts} times'})"

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tuner.results.formatting import format_params, format_seconds, make_console
-from tuner.results.ranking import failure_reason, stopped_early
+from tuner.results.ranking import OUT_OF_MEMORY, failure_reason, stopped_early
 from tuner.spec.sweep import Mode
 
 
@@ -85,6 +85,10 @@ class ProgressPrinter(Callback):
     ) -> None:
         self.finished += 1
         last = trial.last_result or {}
+        if last.get(OUT_OF_MEMORY):
+            reason = escape(str(last[OUT_OF_MEMORY]))
+            self.console.print(f"{self._head(trial)} [red]failed[/]: {reason}")
+            return
         epochs = float(last.get("epoch", 0.0))
         ended = f"stopped early at epoch {epochs:.3g}" if stopped_early(last) else "completed"
         self.console.print(f"{self._head(trial)} {ended}")

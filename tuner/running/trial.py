@@ -12,9 +12,15 @@ import ray
 import torch
 from ray import tune
 
-from trainables.memory import release_memory
+from trainables.memory import (
+    OutOfMemoryRunError,
+    cap_memory,
+    peak_memory_mb,
+    release_memory,
+)
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.replay.curves import RecordedCurves
+from tuner.results.ranking import OUT_OF_MEMORY
 from tuner.running.borrowing import BorrowIdleCpus
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
@@ -27,15 +33,24 @@ def tune_trial(
     checkpoints: bool,
     experiment: str,
     borrow_idle_cpus: bool = False,
+    memory_gb: float | None = None,
+    objective: str | None = None,
 ) -> None:
     """Train one proposed configuration, reporting every evaluation to Tune.
 
     A trial that Tune restarts (its node was lost, it raised, or the sweep was resumed)
     continues from its newest checkpoint in ``experiment``, the Tune experiment's folder.
     With ``borrow_idle_cpus``, it trains on idle cores of its node while no work waits for
-    them (see tuner.running.borrowing).
+    them (see tuner.running.borrowing). With ``memory_gb``, it may allocate that much host
+    memory beyond what its process holds (see `trainables.memory.cap_memory`).
+
+    A trial that runs out of memory ends with a last report saying so (`OUT_OF_MEMORY`, and
+    ``objective`` empty), not with an error: its configuration will not fit however often it
+    is retried, and the searcher is told so (`tuner.search.strategy`).
     """
     torch.set_num_threads(threads)
+    if memory_gb is not None:
+        cap_memory(memory_gb)
     borrower = BorrowIdleCpus(threads) if borrow_idle_cpus else None
     with tempfile.TemporaryDirectory(prefix="tuner-trial-") as scratch:
         trial_folder = Path(experiment) / _trial_folder_name()
@@ -53,6 +68,11 @@ def tune_trial(
                 resume_from=resume_from,
                 callbacks=[borrower] if borrower else [],
             )
+        except OutOfMemoryRunError as error:
+            release_memory()
+            # No epoch: the scheduler reads no rung from it. The objective's key, empty, is
+            # there for Tune, which wants it in every report.
+            tune.report({OUT_OF_MEMORY: str(error), str(objective): None, **peak_memory_mb()})
         finally:
             if borrower is not None:
                 borrower.hand_back()  # and back to the trial's own threads

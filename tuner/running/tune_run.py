@@ -165,9 +165,9 @@ def trainable_for(
     borrow: bool = False,
 ) -> Any:
     """A Tune trainable: ``function(config, job, threads, checkpoints, experiment,
-    borrow_idle_cpus)`` with the trial's resources; ``experiment`` is the Tune experiment's
-    folder, where the trial's checkpoints are. With ``borrow``, trials borrow idle cores where
-    the sweep file lets them (see `may_borrow`).
+    borrow_idle_cpus, memory_gb, objective)`` with the trial's resources; ``experiment`` is the
+    Tune experiment's folder, where the trial's checkpoints are. With ``borrow``, trials borrow
+    idle cores where the sweep file lets them (see `may_borrow`).
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
@@ -177,6 +177,8 @@ def trainable_for(
         "checkpoints": spec.fault_tolerance.checkpoints,
         "experiment": str(experiment),
         "borrow_idle_cpus": borrow and may_borrow(spec),
+        "memory_gb": spec.resources.memory_per_trial_gb,
+        "objective": spec.objective.metric,
     }
     return tune.with_resources(tune.with_parameters(function, **parameters), _resources(spec))
 

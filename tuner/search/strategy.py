@@ -16,7 +16,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from tuner.results.ranking import stopped_early
+from tuner.results.ranking import OUT_OF_MEMORY, stopped_early
 from tuner.search.rungs import fidelity_budget
 from tuner.spec.distributions import ConditionalSpace, optuna_space
 from tuner.spec.space import CategoricalParam, IntParam
@@ -34,10 +34,16 @@ def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
         multivariate=True,
         group=spec.is_conditional(),  # models each method's settings where they exist
         constant_liar=True,  # keeps concurrent trials from all proposing the same point
+        constraints_func=_fits_in_memory,
     )
     if not search.random_fraction:
         return tpe
     return _SomeAtRandom(tpe, search.random_fraction, seed=search.seed)
+
+
+def _fits_in_memory(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+    """TPE's constraint: above 0 (infeasible) for a trial that ran out of memory."""
+    return (1.0 if OUT_OF_MEMORY in trial.user_attrs else 0.0,)
 
 
 class _SomeAtRandom(optuna.samplers.BaseSampler):
@@ -141,6 +147,8 @@ class _Searcher(OptunaSearch):
         self._last_step: dict[str, int] = {}  # per trial, the last report Optuna has
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if OUT_OF_MEMORY in result:
+            return  # no score: told as the trial completes
         step = _step(result)
         super().on_trial_result(trial_id, {**result, TRAINING_ITERATION: step})
         self._last_step[trial_id] = step
@@ -148,7 +156,13 @@ class _Searcher(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if result and not error and stopped_early(result):
+        if result and OUT_OF_MEMORY in result:
+            # Infeasible: TPE's constraints put it behind every feasible trial, so it
+            # proposes less of its region (its batch size, its method), and no score of it
+            # is made up.
+            self._ot_trials[trial_id].set_user_attr(OUT_OF_MEMORY, str(result[OUT_OF_MEMORY]))
+            result = None
+        elif result and not error and stopped_early(result):
             # Tune gives the report on which ASHA stopped a trial to the scheduler only.
             if self._last_step.get(trial_id) != _step(result):
                 self.on_trial_result(trial_id, result)

@@ -108,6 +108,10 @@ class ResourcesSpec(Section):
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
     storage_path: str = "results"
+    memory_per_trial_gb: float | None = Field(None, gt=0)
+    """The host memory a trial may allocate beyond what its process holds as it starts: one
+    that needs more fails alone, as out of memory (its batch, longest row and method named),
+    instead of the node's out-of-memory killer taking other trials down. Default: no cap."""
     borrow_idle_cpus: bool = True
     """A search's CPU trial may borrow cores of its node that no work waits for (the end of a
     sweep), up to as many as it was given, and trains with that many more threads; it hands

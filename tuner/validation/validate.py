@@ -82,7 +82,9 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
         warm_start_skipped=tuple(skipped),
         warnings=tuple(skew_warnings(spec, splits.train)),
     )
-    task_named(spec.task.type).check_tokenizer(checked.tokenizer, spec.model.name_or_path)
+    task_named(spec.task.type).check_tokenizer(
+        checked.tokenizer, spec.model.name_or_path, spec.data
+    )
     check_max_length(spec.model, spec.data.max_length)
     if spec.retrain.enabled:
         require_test_split(checked)
