@@ -99,19 +99,19 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="task-sweeps-") as scratch:
         storage = args.storage or Path(scratch)
-        for path in args.sweeps:
+        for path in args.sweeps:  # written after each sweep: a later failure keeps it
             print(f"task_sweeps: {path}", flush=True)
             entry = measure(path, storage)
             entry["command"] = f"python benchmarks/task_sweeps.py {path} --json {args.json}"
             sweeps[path.name] = entry
-    figures = document(
-        "task_sweeps",
-        "each task's shipped sweep: search wall time, best validation score, retrained "
-        "validation and test scores over seeds",
-        time.monotonic() - started,
-        sweeps=dict(sorted(sweeps.items())),
-    )
-    write_json(args.json, figures)
+            figures = document(
+                "task_sweeps",
+                "each task's shipped sweep: search wall time, best validation score, retrained "
+                "validation and test scores over seeds",
+                time.monotonic() - started,
+                sweeps=dict(sorted(sweeps.items())),
+            )
+            write_json(args.json, figures)
     return 0
 
 

@@ -14,41 +14,51 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from trainables.errors import FieldError, UsageError
+from tuner.running.autoscaler import Shape, autoscaler_capacity
 from tuner.spec.sweep import SweepSpec
 
 
-def local_capacity() -> dict[str, float]:
+def local_capacity() -> list[Shape]:
     """What a local Ray instance started here would offer one trial."""
     import torch
 
-    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}]
 
 
-def cluster_capacity() -> dict[str, float]:
-    """The most CPUs and GPUs any one live node of the connected cluster offers."""
-    capacity = {"CPU": 0.0, "GPU": 0.0}
-    for node in ray.nodes():
-        if node.get("Alive"):
-            for key in capacity:
-                capacity[key] = max(capacity[key], float(node["Resources"].get(key, 0.0)))
-    return capacity
+def cluster_capacity() -> list[Shape]:
+    """What each live node of the connected cluster offers, and each kind of node its
+    autoscaler may still start (`autoscaler_capacity`)."""
+    live = [
+        {key: float(node["Resources"].get(key, 0.0)) for key in ("CPU", "GPU")}
+        for node in ray.nodes()
+        if node.get("Alive")
+    ]
+    return live + autoscaler_capacity()
 
 
-def check_capacity(spec: SweepSpec, capacity: dict[str, float], where: str) -> None:
-    """A trial must fit on one node, or Tune would wait for it forever.
+def check_capacity(spec: SweepSpec, capacity: list[Shape], where: str) -> None:
+    """A trial must fit on one node, alive now or one the autoscaler may start, or Tune would
+    wait for it forever.
 
     Raises:
-        FieldError: a trial asks for more CPUs or GPUs than any node has.
+        FieldError: no node offers the CPUs and the GPUs a trial asks for.
     """
     wanted = {"CPU": spec.resources.cpus_per_trial, "GPU": spec.resources.gpus_per_trial}
+    if any(all(shape[key] >= amount for key, amount in wanted.items()) for shape in capacity):
+        return
     for resource, amount in wanted.items():
-        if amount > capacity[resource]:
-            field = f"resources.{resource.lower()}s_per_trial"
+        most = max((shape[resource] for shape in capacity), default=0.0)
+        if amount > most:
             raise FieldError(
-                field,
-                f"{amount:g} {resource}s per trial, but {where} has at most "
-                f"{capacity[resource]:g} on one node; lower it or add bigger nodes",
+                f"resources.{resource.lower()}s_per_trial",
+                f"{amount:g} {resource}s per trial, but {where} has at most {most:g} on one "
+                "node, alive or one its autoscaler may start; lower it or add bigger nodes",
             )
+    raise FieldError(
+        "resources.cpus_per_trial",
+        f"{wanted['CPU']:g} CPUs and {wanted['GPU']:g} GPUs per trial, but no node of {where} "
+        "has both, alive or one its autoscaler may start; lower one or add bigger nodes",
+    )
 
 
 def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -> None:
