@@ -342,10 +342,17 @@ def test_a_class_weight_on_a_task_without_classes_names_the_field(
             "training.hidden_dropout",
             "a dropout probability in [0, 1)",
         ),
+        (
+            lambda sweep: sweep["search_space"].update(
+                gradient_checkpointing={"type": "categorical", "choices": [False, True]}
+            ),
+            "search_space.gradient_checkpointing",
+            "FunnelForSequenceClassification does not support gradient checkpointing",
+        ),
     ],
     ids=["oversampling-on-a-language-model", "progressive-without-a-stack",
-         "progressive-zero-layers-a-step",
-         "layer-decay-without-a-stack", "dropout-key-of-another-model", "dropout-above-1"],
+         "progressive-zero-layers-a-step", "layer-decay-without-a-stack",
+         "dropout-key-of-another-model", "dropout-above-1", "gradient-checkpointing"],
 )  # fmt: skip
 def test_a_technique_the_task_or_model_cannot_take_names_the_field(
     capsys, valid_sweep, write_sweep, tiny_gpt, tiny_funnel, tmp_path, edit, field, fragment

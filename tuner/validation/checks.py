@@ -269,6 +269,31 @@ def check_storage(spec: SweepSpec) -> None:
         ) from None
 
 
+def check_gradient_checkpointing(spec: SweepSpec, num_labels: int) -> None:
+    """Gradient checkpointing, fixed or searched, needs a model that supports it (read from
+    its skeleton, no weights): the `Trainer` would otherwise fail every trial as it starts.
+
+    Raises:
+        FieldError: naming where it is set.
+    """
+    from trainables.modeling import load_skeleton
+
+    key = "gradient_checkpointing"
+    entry = spec.search_space.get(key)
+    if entry is not None:
+        field, wanted = f"search_space.{key}", True in _candidates(entry)
+    else:
+        field, wanted = f"training.{key}", bool(spec.training.arguments().get(key))
+    if not wanted:
+        return
+    model = load_skeleton(spec.model, num_labels, spec.task.type)
+    if not model.supports_gradient_checkpointing:
+        raise FieldError(
+            field,
+            f"{type(model).__name__} does not support gradient checkpointing; leave it off",
+        )
+
+
 def check_method(spec: SweepSpec, num_labels: int) -> None:
     """Every searched method can be applied to the model: partial finds the layer stack and
     freezes no more layers than there are; LoRA's target modules exist.

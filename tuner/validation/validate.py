@@ -21,6 +21,7 @@ from tuner.search.rungs import check_budget, rung_warnings
 from tuner.search.study import check_study_storage, warm_start_trials
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.checks import (
+    check_gradient_checkpointing,
     check_method,
     check_objective,
     check_search,
@@ -74,6 +75,7 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
     if splits.label_names:
         check_objective(spec, len(splits.label_names))
     check_method(spec, len(splits.label_names))
+    check_gradient_checkpointing(spec, len(splits.label_names))
     check_techniques(spec, len(splits.label_names))
     checked = CheckedSweep(
         spec=spec,
