@@ -269,6 +269,33 @@ def check_storage(spec: SweepSpec) -> None:
         ) from None
 
 
+def check_decoder(spec: SweepSpec) -> None:
+    """A decoder checkpoint (`ModelSpec.decoder`) is a model whose configuration loads, with
+    positions for the targets.
+
+    Raises:
+        FieldError: naming ``model.decoder`` or ``task.max_target_length``.
+    """
+    if spec.model.decoder is None:
+        return
+    from transformers import AutoConfig
+
+    from trainables.modeling import decoder_location
+    from trainables.sections import ModelSpec
+    from tuner.validation.model_limits import check_max_length
+
+    location = str(decoder_location(spec.model))
+    try:
+        AutoConfig.from_pretrained(
+            location, revision=spec.model.revision, trust_remote_code=spec.model.trust_remote_code
+        )
+    except (OSError, ValueError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise FieldError("model.decoder", f"cannot load {location!r}: {message}") from None
+    decoder = ModelSpec(name_or_path=location, revision=spec.model.revision)
+    check_max_length(decoder, spec.task.max_target_length, "task.max_target_length")
+
+
 def check_gradient_checkpointing(spec: SweepSpec, num_labels: int) -> None:
     """Gradient checkpointing, fixed or searched, needs a model that supports it (read from
     its skeleton, no weights): the `Trainer` would otherwise fail every trial as it starts.

@@ -21,6 +21,7 @@ from tuner.search.rungs import check_budget, rung_warnings
 from tuner.search.study import check_study_storage, warm_start_trials
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.checks import (
+    check_decoder,
     check_gradient_checkpointing,
     check_method,
     check_objective,
@@ -67,6 +68,7 @@ def check_sweep(spec: SweepSpec) -> CheckedSweep:
 
     check_training_arguments(spec)
     check_task(spec)
+    check_decoder(spec)
     check_search(spec)
     check_storage(spec)
     skipped = check_study(spec)
