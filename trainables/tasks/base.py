@@ -90,6 +90,9 @@ class Task(ABC):
     loss_only: ClassVar[bool] = False
     """Evaluation needs the loss only, not the logits (a language model's span its whole
     vocabulary)."""
+    fresh_head: ClassVar[bool] = True
+    """A pretrained head for other labels gives way to a fresh one; False where the task
+    trains the model's own head (its vocabulary)."""
     generates: ClassVar[bool] = False
     """Evaluation generates text (`Seq2SeqTrainer` with ``predict_with_generate``)."""
     columns: ClassVar[frozenset[str]] = frozenset({"text_column"})
@@ -102,17 +105,15 @@ class Task(ABC):
         """The transformers auto class that builds the model with this task's head."""
 
     def head_arguments(self, label_names: tuple[str, ...]) -> dict[str, Any]:
-        """Configuration keywords for a fresh head over ``label_names``."""
+        """Configuration keywords for a fresh head over ``label_names``; none for a task
+        without label names (an answer's start and end, or the model's own vocabulary)."""
+        if self.labels not in ("per_text", "per_word"):
+            return {}
         return {
             "num_labels": len(label_names),
             "id2label": dict(enumerate(label_names)),
             "label2id": {name: index for index, name in enumerate(label_names)},
         }
-
-    @property
-    def fresh_head(self) -> bool:
-        """Whether a pretrained head for other labels gives way to a fresh one."""
-        return True
 
     @abstractmethod
     def encode(

@@ -39,6 +39,7 @@ class CausalLanguageModel(Task):
     default_metric = "eval_loss"
     peft_task_type = "CAUSAL_LM"
     loss_only = True
+    fresh_head = False  # its own language-modelling head
     columns = frozenset({"text_column", "response_column", "messages_column"})
     settings = frozenset({"packing"})
     example_rows: ClassVar[list[dict[str, Any]]] = [
@@ -52,13 +53,6 @@ class CausalLanguageModel(Task):
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM
-
-    def head_arguments(self, label_names: tuple[str, ...]) -> dict[str, Any]:
-        return {}  # its own language-modelling head
-
-    @property
-    def fresh_head(self) -> bool:
-        return False
 
     def encode(
         self,

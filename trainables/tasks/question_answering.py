@@ -70,9 +70,6 @@ class QuestionAnswering(Task):
 
         return AutoModelForQuestionAnswering
 
-    def head_arguments(self, label_names: tuple[str, ...]) -> dict[str, Any]:
-        return {}  # a start and an end score per token
-
     def encode(
         self,
         batch: dict[str, list[Any]],

@@ -35,6 +35,7 @@ class SequenceToSequence(Task):
 
     labels = "target"
     generates = True
+    fresh_head = False  # its own language-modelling head
     peft_task_type = "SEQ_2_SEQ_LM"
     columns = frozenset({"text_column", "target_column"})
     settings = frozenset({"source_prefix", "max_target_length", "max_new_tokens", "num_beams"})
@@ -43,13 +44,6 @@ class SequenceToSequence(Task):
         from transformers import AutoModelForSeq2SeqLM
 
         return AutoModelForSeq2SeqLM
-
-    def head_arguments(self, label_names: tuple[str, ...]) -> dict[str, Any]:
-        return {}  # its own language-modelling head
-
-    @property
-    def fresh_head(self) -> bool:
-        return False
 
     def encode(
         self,
