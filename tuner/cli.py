@@ -97,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     overrides(sweep, "search.num_trials=4")
     address(sweep)
+    plan = command(
+        "plan",
+        "probe each shape of a sweep's space for a few steps and forecast its compute",
+        "file",
+        sweep_file,
+    )
+    overrides(plan, "search.num_trials=16")
+    plan.add_argument("--steps", type=int, default=8, help="training steps per probe (8)")
+    address(plan)
     resume = command(
         "resume",
         "finish a sweep whose driver was stopped or killed: no trial lost or run twice",
@@ -155,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "validate": _validate,
         "sweep": _sweep,
+        "plan": _plan,
         "resume": _resume,
         "report": _report,
         "retrain": _retrain,
@@ -252,6 +262,18 @@ def _sweep(args: argparse.Namespace, console: Console) -> None:
         address=args.address,
         address_given_as=args.address_given_as,
         console=console,
+    )
+
+
+def _plan(args: argparse.Namespace, console: Console) -> None:
+    from tuner.planning.plan import plan_sweep_file
+
+    if args.steps < 2:
+        raise UsageError(
+            f"--steps {args.steps}: a probe times the steps after its first; give 2 or more"
+        )
+    plan_sweep_file(
+        args.file, args.overrides, address=args.address, steps=args.steps, console=console
     )
 
 
