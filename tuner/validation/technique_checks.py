@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from trainables.errors import FieldError
 from trainables.sections import TECHNIQUE_KEYS, ModelSpec, TrainingTechniques, is_dropout_key
 from trainables.tasks import TASKS, task_named
-from tuner.spec.space import CategoricalParam
 from tuner.spec.sweep import SweepSpec
+from tuner.validation.checks import candidates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,19 +92,13 @@ def _written(spec: SweepSpec, names: frozenset[str]) -> Iterator[Written]:
     for name in sorted(names):
         entry = spec.search_space.get(name)
         if entry is not None:
-            yield name, f"search_space.{name}", _candidates(entry)
+            yield name, f"search_space.{name}", candidates(entry)
             continue
         value = getattr(spec.training, name, None)
         if name in TECHNIQUE_KEYS and value == getattr(defaults, name):
             continue
         if name in spec.training.model_fields_set or name in (spec.training.model_extra or {}):
             yield name, f"training.{name}", [value]
-
-
-def _candidates(entry: Any) -> list[Any]:
-    if isinstance(entry, CategoricalParam):
-        return list(entry.choices)
-    return [entry.low, entry.high]
 
 
 def _check_layer_stack(field: str, model: ModelSpec, task: str, num_labels: int) -> None:

@@ -21,15 +21,13 @@ from tuner.search.rungs import check_budget, rung_warnings
 from tuner.search.study import check_study_storage, warm_start_trials
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.checks import (
-    check_decoder,
-    check_gradient_checkpointing,
-    check_method,
     check_objective,
     check_search,
     check_storage,
     check_task,
     check_training_arguments,
 )
+from tuner.validation.model_checks import check_decoder, check_gradient_checkpointing, check_method
 from tuner.validation.shared_study import check_shared_study
 from tuner.validation.sweep_file import SweepFile, load_sweep_file
 from tuner.validation.technique_checks import check_techniques, skew_warnings
