@@ -41,6 +41,7 @@ def test_allocation_failures_are_told_apart_from_other_errors():
     assert issubclass(OutOfMemoryRunError, RuntimeError)
 
 
+@pytest.mark.slow  # a minute, and a gigabyte and a half of memory asked for in vain
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_a_trial_out_of_memory_fails_alone_and_the_search_goes_on(
