@@ -446,7 +446,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="driver-overhead-") as storage:
-        ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local", num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False
+        )
         try:
             outcome = run_sweep(args, storage)
         finally:

@@ -210,7 +210,7 @@ def run_peer(size: dict[str, int], storage: Path) -> dict[str, Any]:
         }
 
     sampler = TPESampler(seed=0, n_startup_trials=4, multivariate=True, constant_liar=True)
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     best = trainer.hyperparameter_search(
         direction="maximize",
         backend="ray",

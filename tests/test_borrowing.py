@@ -41,7 +41,7 @@ class Trial:
 
 @pytest.fixture
 def three_cpus() -> Iterator[None]:
-    ray.init(num_cpus=3, include_dashboard=False, configure_logging=False)
+    ray.init(address="local", num_cpus=3, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()
 

@@ -210,7 +210,7 @@ def test_concurrent_trials_share_one_copy_of_the_data_and_the_weights(job_factor
     job = dataclasses.replace(job, features=features)
     shared_bytes = big.data.nbytes + job.weights.nbytes
     assert shared_bytes > 60 * 2**20
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     small, big = ray.put(small_job), ray.put(job)
     # Fetching the small job twice first loads the libraries the job's objects need and
     # warms the process's allocator (about 340 MB, then 12 MB); a copy of the big job's data
