@@ -96,8 +96,10 @@ def test_a_trial_out_of_memory_fails_alone_and_the_search_goes_on(
         if batch == BIG:
             assert trial.state.name == "PRUNED" and not trial.intermediate_values
             assert trial.user_attrs["out_of_memory"].startswith("out of memory (batch 512")
+            assert trial.constraints == {"out_of_memory": 1.0}, "infeasible, as TPE reads it"
         else:
             assert trial.state.name == "COMPLETE" and "out_of_memory" not in trial.user_attrs
+            assert not trial.constraints
     report = json.loads((outcome.run.run_dir / "trials.json").read_text())
     assert sum(t["status"].startswith("failed: out of memory") for t in report["trials"]) == len(
         by_batch[BIG]

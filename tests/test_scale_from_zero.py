@@ -109,6 +109,7 @@ def autoscaling_cluster(tmp_path: Path) -> Iterator[str]:
 
 
 def _gpu_nodes(address: str) -> int:
+    ray.shutdown()  # a sweep run in this process leaves its driver connected
     ray.init(address=address)
     try:
         return sum(1 for n in ray.nodes() if n.get("Alive") and n["Resources"].get("GPU"))

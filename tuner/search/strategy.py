@@ -34,16 +34,10 @@ def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
         multivariate=True,
         group=spec.is_conditional(),  # models each method's settings where they exist
         constant_liar=True,  # keeps concurrent trials from all proposing the same point
-        constraints_func=_fits_in_memory,
     )
     if not search.random_fraction:
         return tpe
     return _SomeAtRandom(tpe, search.random_fraction, seed=search.seed)
-
-
-def _fits_in_memory(trial: optuna.trial.FrozenTrial) -> tuple[float]:
-    """TPE's constraint: above 0 (infeasible) for a trial that ran out of memory."""
-    return (1.0 if OUT_OF_MEMORY in trial.user_attrs else 0.0,)
 
 
 class _SomeAtRandom(optuna.samplers.BaseSampler):
@@ -160,7 +154,9 @@ class _Searcher(OptunaSearch):
             # Infeasible: TPE's constraints put it behind every feasible trial, so it
             # proposes less of its region (its batch size, its method), and no score of it
             # is made up.
-            self._ot_trials[trial_id].set_user_attr(OUT_OF_MEMORY, str(result[OUT_OF_MEMORY]))
+            trial = self._ot_trials[trial_id]
+            trial.set_user_attr(OUT_OF_MEMORY, str(result[OUT_OF_MEMORY]))
+            trial.set_constraint(OUT_OF_MEMORY, 1.0)  # above 0: infeasible
             result = None
         elif result and not error and stopped_early(result):
             # Tune gives the report on which ASHA stopped a trial to the scheduler only.
