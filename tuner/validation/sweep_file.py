@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -204,7 +205,7 @@ def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     kind = detail["type"]
     value = detail.get("input")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(schema, keys[:-1])
+        allowed = _allowed_keys(schema, tuple(detail["loc"][:-1]))
         hint = difflib.get_close_matches(keys[-1], allowed, n=1)
         suggestion = f"did you mean {hint[0]!r}? " if hint else ""
         return f"unknown key; {suggestion}expected one of: {', '.join(allowed)}"
@@ -218,15 +219,48 @@ def _explain(detail: Any, keys: FieldPath, schema: type[BaseModel]) -> str:
     return f"{message} (got {shown(value)})"
 
 
-def _allowed_keys(schema: type[BaseModel], section: FieldPath) -> list[str]:
-    """The keys a section of the file accepts, for 'did you mean' hints."""
-    model: type[BaseModel] | None = schema
-    for key in section:
-        if model is None or key not in model.model_fields:
+def _allowed_keys(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section at pydantic's `loc` accepts, for 'did you mean' hints: the walk
+    goes through dict values, list items and union members (a tagged entry by its tag)."""
+    annotation: Any = schema
+    for item in loc:
+        annotation = _step(annotation, item)
+        if annotation is None:
             return []
-        annotation = model.model_fields[key].annotation
-        model = _first_model(annotation)
+    model = _first_model(annotation)
     return list(model.model_fields) if model is not None else []
+
+
+def _step(annotation: Any, item: int | str) -> Any:
+    """The annotation one step of a validation error's location below `annotation`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(item))
+        return None if field is None else field.annotation
+    origin = get_origin(annotation)
+    arguments = get_args(annotation)
+    if origin is Annotated:
+        return _step(arguments[0], item)
+    if origin is dict:
+        return arguments[1]
+    if origin in (list, tuple):
+        return arguments[0]
+    if origin in (Union, UnionType):
+        for member in arguments:  # a tagged union names its member by the tag
+            model = _first_model(member)
+            if model is not None and item in (_tags(model) | {model.__name__}):
+                return member
+        for member in arguments:
+            found = _step(member, item)
+            if found is not None:
+                return found
+    return None
+
+
+def _tags(model: type[BaseModel]) -> set[Any]:
+    field = model.model_fields.get("type")
+    if field is None or get_origin(field.annotation) is not Literal:
+        return set()
+    return set(get_args(field.annotation))
 
 
 def _first_model(annotation: Any) -> type[BaseModel] | None:
