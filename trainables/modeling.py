@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import transformers
 from huggingface_hub import snapshot_download
 from transformers import (
     AutoConfig,
@@ -59,7 +60,40 @@ def _location(reference: str, field: str) -> str:
             f"{str(path)!r} is not a model folder (no config.json); give a folder saved by "
             "save_pretrained, or a hub id",
         )
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise FieldError(
+            field,
+            f"the model folder {str(path)!r} has no weights (none of {', '.join(WEIGHT_FILES)}); "
+            "save the model there with save_pretrained, or give a hub id",
+        )
+    _check_model_type(path / "config.json", field)
     return str(path)
+
+
+# The files `save_pretrained` writes a PyTorch model's weights as: one of them must be there.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def _check_model_type(config_file: Path, field: str) -> None:
+    """The folder's ``model_type`` is one this transformers knows, or its code ships with it
+    (``auto_map``, loaded with ``trust_remote_code``)."""
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise FieldError(field, f"{str(config_file)!r} is not readable JSON ({error})") from None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    known = transformers.CONFIG_MAPPING
+    if isinstance(kind, str) and kind not in known and "auto_map" not in config:
+        raise FieldError(
+            field,
+            f"{str(config_file)!r} names model_type {kind!r}, which transformers "
+            f"{transformers.__version__} does not know; upgrade transformers, or fix model_type",
+        )
 
 
 # The files a tokenizer is saved as (`save_pretrained`): one of them at least must be there.

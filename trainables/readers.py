@@ -51,6 +51,8 @@ def _read_file(data: DataSpec, split: str, reference: str) -> pd.DataFrame:
             f"cannot tell the format of {path.name!r} from its suffix; "
             f"set data.format to one of {', '.join(_READERS)}",
         )
+    if fmt in TEXT_FORMATS and path.is_file():
+        _check_no_nul(path, field)
     try:
         frame: pd.DataFrame = _READERS[fmt](path, data)
     except FieldError:
@@ -85,6 +87,25 @@ def _replaced(path: Path, files: list[str], total: int) -> str:
         f"{len(files)} of the {total} files in {str(path)!r} {verb} not UTF-8 text ({shown}); "
         "the bytes UTF-8 cannot decode became U+FFFD: save them as UTF-8"
     )
+
+
+# Formats that are text: a NUL byte in one is a binary or corrupt export, never a character
+# of a sentence (UTF-8 reads it without complaint).
+TEXT_FORMATS = frozenset({"csv", "tsv", "jsonl", "json", "conll"})
+
+
+def _check_no_nul(path: Path, field: str) -> None:
+    with path.open("rb") as file:
+        if file.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            return  # UTF-16, whose every other byte is NUL: told apart as not UTF-8
+        file.seek(0)
+        for number, line in enumerate(file, start=1):
+            if b"\x00" in line:
+                raise FieldError(
+                    field,
+                    f"{str(path)!r} line {number} holds NUL bytes: a binary or corrupt export, "
+                    "not text; export the file again as UTF-8 text",
+                )
 
 
 def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:

@@ -361,9 +361,7 @@ CASES: list[Hostile] = [
     Hostile(
         "nul-bytes",
         train("train.tsv", GOOD.encode() + b"\x00\x00\x00\t1\n"),
-        at("data.train"),
-        defect="a row whose text is three NUL bytes (a corrupt or binary export) is read as "
-        "text: 'is valid', no warning",
+        at("data.train", "NUL bytes"),
     ),
     Hostile("random-binary", train("train.csv", bytes(range(256)) * 40), at("data.train")),
     Hostile("unicode-texts", train("train.tsv", table(UNICODE_ROWS)), VALID),
@@ -447,9 +445,7 @@ CASES: list[Hostile] = [
     Hostile(
         "model-without-weights",
         model_copy(lambda p: p.suffix != ".safetensors"),
-        at("model.name_or_path"),
-        defect="validate says 'is valid' for a model folder with config and tokenizer but no "
-        "weights file; the sweep would find out in its trials",
+        at("model.name_or_path", "no weights"),
     ),
     Hostile(
         "model-config-garbled", model_copy(lambda p: True, garbled_config), at("model.name_or_path")
@@ -457,9 +453,7 @@ CASES: list[Hostile] = [
     Hostile(
         "model-type-unknown",
         model_copy(lambda p: True, unknown_model_type),
-        at("model.name_or_path"),
-        defect="validate says 'is valid' for a config.json whose model_type transformers does "
-        "not know (only transformers' own warning on stderr)",
+        at("model.name_or_path", "model_type"),
     ),
     Hostile(
         "hub-model-offline",

@@ -258,9 +258,7 @@ REPORT_CASES: list[Hostile] = [
     Hostile("retrain-json-empty", put("retrain.json", ""), refused("retrain.json")),
     Hostile("retrain-json-binary", put("retrain.json", b"\xff\xfe\xfa"), refused("retrain.json")),
     Hostile("report-md-is-a-folder", lambda run: (run / "report.md").mkdir(),
-            refused("report.md"),
-            defect="the line names the run folder and guesses 'Is a directory; a read-only "
-            "copy?' without naming report.md, the folder in the way"),
+            refused("report.md", "a folder of that name is in the way")),
 ]  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from trainables.errors import FieldError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
 from trainables.methods import split_method
 from trainables.sections import (
+    METHOD_SETTINGS,
     DataSpec,
     FineTuningMethod,
     ModelSpec,
@@ -91,6 +92,22 @@ class HandOff(BaseModel):
     @field_serializer("method")
     def _settings_only(self, method: FineTuningMethod) -> dict[str, Any]:
         return method.settings()  # the file names the settings that apply, no others
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _own_settings(cls, value: Any) -> Any:
+        """The file holds the settings of its method only (as it is written): a setting of
+        another method would be dropped without a word."""
+        if isinstance(value, dict) and value.get("method", "full") in METHOD_SETTINGS:
+            chosen = value.get("method", "full")
+            for name in value:
+                if name != "method" and name not in METHOD_SETTINGS[chosen]:
+                    known = ", ".join(METHOD_SETTINGS[chosen]) or "none"
+                    raise ValueError(
+                        f"{name} is not a setting of {chosen} (it has: {known}); remove it, "
+                        "or set the method it belongs to"
+                    )
+        return value
 
     @field_validator("dropout")
     @classmethod

@@ -49,7 +49,7 @@ def write_reports(
         try:
             write_atomically(folder / name, text)
         except OSError as error:
-            raise UsageError(_cannot_write(run, out_dir, folder, error)) from None
+            raise UsageError(_cannot_write(run, out_dir, folder / name, error)) from None
         paths.append(folder / name)
     return paths
 
@@ -101,12 +101,17 @@ def _same(one: Path, other: Path) -> bool:
     return one.expanduser().resolve() == other.expanduser().resolve()
 
 
-def _cannot_write(run: SweepRun, out_dir: Path | None, folder: Path, error: OSError) -> str:
+def _cannot_write(run: SweepRun, out_dir: Path | None, target: Path, error: OSError) -> str:
     why = error.strerror or str(error)
-    if folder == run.run_dir:
+    if target.is_dir():  # one report file's name is taken by a folder; the place is fine
         return (
-            f"{folder}: cannot write the report files there ({why}; a read-only copy?); "
-            "use --output DIR to write them elsewhere"
+            f"{target}: cannot write the report file there, a folder of that name is in the "
+            "way; move or remove it, or use --output DIR to write the reports elsewhere"
+        )
+    if target.parent == run.run_dir:
+        return (
+            f"{target.parent}: cannot write the report files there ({why}; a read-only "
+            "copy?); use --output DIR to write them elsewhere"
         )
     return f"--output {out_dir}: cannot write the report files ({why}); {_ELSEWHERE}"
 
