@@ -24,14 +24,17 @@ from pathlib import Path
 from rich.console import Console
 
 from trainables.errors import FieldError, UsageError
+from trainables.train import TrainingJob
 from tuner.handoff.best_file import data_fingerprint, write_best
-from tuner.reports.files import write_reports
+from tuner.planning.plan import PROBE_STEPS, budgeted, measure
+from tuner.reports.files import compute_line, write_reports
 from tuner.reports.terminal import (
     print_ranking,
     print_report_paths,
     print_retrain,
     print_warnings,
 )
+from tuner.results.compute import ComputePlan, write_plan
 from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec, write_atomically
 from tuner.results.formatting import make_console
 from tuner.results.lock import driver_lock
@@ -93,6 +96,7 @@ def run_sweep_file(
         trials = _trials(checked)
     try:
         connect(spec, address, address_given_as)
+        planned = _plan_for_budget(spec, trials, console, str(path))
         run_dir = new_run_dir(spec)
     except FieldError as error:
         raise validated.file.locate(error) from None
@@ -104,7 +108,30 @@ def run_sweep_file(
     )
     with driver_lock(run_dir, "sweep"), errors_logged_in(run_dir):
         _save_fingerprint(run_dir, checked)
+        if planned is not None:
+            write_plan(run_dir, planned)  # the searcher reads a trial's forecast cost here
         return _finish(run_sweep(spec, trials, run_dir, console), checked, started, console)
+
+
+def _plan_for_budget(
+    spec: SweepSpec, trials: Trials, console: Console, named: str
+) -> ComputePlan | None:
+    """With ``search.compute_budget``: the space probed and the sweep's compute forecast
+    (as `tuner plan` does), before any trial starts.
+
+    Raises:
+        FieldError: the budget cannot hold one trial.
+    """
+    if spec.search.compute_budget is None or not isinstance(trials, TrainingJob):
+        return None  # a replay trains nothing to probe: its trials count as they run
+    planned = budgeted(measure(spec, trials, PROBE_STEPS, console, named))
+    console.print(
+        f"Compute budget {planned.budget:.3g} {planned.unit}: the search is forecast at "
+        f"{planned.search[1]:.3g} ({planned.search[0]:.3g} to {planned.search[2]:.3g}); no "
+        "trial is launched that would pass the budget.",
+        markup=False,
+    )
+    return planned
 
 
 def resume_sweep_folder(
@@ -261,6 +288,8 @@ def _finish(
         f"{len(run.trials)} trials in {time.monotonic() - started:.0f}s: "
         f"{stopped} stopped early by the scheduler, {failed} failed."
     )
+    if (spent := compute_line(run)) is not None:
+        console.print(spent, markup=False)
     console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}", markup=False)
     summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
     reports = write_reports(run, summary)  # the search is safe on disk before the retrain

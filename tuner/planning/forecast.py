@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tuner.results.compute import devices_per_trial
+from tuner.search.rungs import fidelity_budget
 from tuner.spec.sweep import SweepSpec
 
 
@@ -46,6 +48,9 @@ class Forecast:
     search: tuple[float, float, float]
     retrain: tuple[float, float, float]
     unit: str
+    smallest_trial: float = 0.0
+    """The device-hours of the cheapest trial there can be: the cheapest shape, trained to
+    the scheduler's first rung (to the end without early stopping)."""
 
     @property
     def total(self) -> tuple[float, float, float]:
@@ -60,26 +65,30 @@ def expected_epochs(spec: SweepSpec, train_rows: int) -> float:
     """A trial's expected epochs: every trial reaches ASHA's first rung, and 1 in ``eta``
     of those at each rung goes on to the next (synchronous halving's share, which the
     asynchronous one approaches over many trials); without early stopping, the full budget."""
-    from tuner.search.rungs import fidelity_budget
-
     full = spec.max_epochs()
-    if spec.scheduler.type != "asha":
-        return full
-    grace, max_t = fidelity_budget(spec, train_rows)
-    per_epoch = 1.0 if spec.scheduler.unit == "epochs" else float(train_rows)
-    eta = spec.scheduler.reduction_factor
-    rungs, rung = [], grace
-    while rung < max_t * (1 - 1e-9):
-        rungs.append(rung / per_epoch)
-        rung *= eta
+    rungs = _rungs(spec, train_rows)
     if not rungs:
         return full
+    eta = spec.scheduler.reduction_factor
     expected, survivors, reached = rungs[0], 1.0, rungs[0]
     for milestone in [*rungs[1:], full]:
         survivors /= eta
         expected += survivors * (milestone - reached)
         reached = milestone
     return expected
+
+
+def _rungs(spec: SweepSpec, train_rows: int) -> list[float]:
+    """The epochs at which ASHA compares trials (none without early stopping)."""
+    if spec.scheduler.type != "asha":
+        return []
+    grace, max_t = fidelity_budget(spec, train_rows)
+    per_epoch = 1.0 if spec.scheduler.unit == "epochs" else float(train_rows)
+    rungs, rung = [], grace
+    while rung < max_t * (1 - 1e-9):
+        rungs.append(rung / per_epoch)
+        rung *= spec.scheduler.reduction_factor
+    return rungs
 
 
 def forecast(
@@ -94,8 +103,7 @@ def forecast(
     if not fitting:
         raise ValueError("no shape of the space fits")
     epochs = expected_epochs(spec, train_rows)
-    devices = spec.resources.gpus_per_trial or spec.resources.cpus_per_trial
-    unit = "GPU-hours" if spec.resources.gpus_per_trial else "core-hours"
+    devices, unit = devices_per_trial(spec)
     evaluations_per_epoch = spec.training.evaluations_per_epoch
 
     def hours(trials: int, trial_epochs: float, m: Measured) -> float:
@@ -110,9 +118,11 @@ def forecast(
         return each[0], sum(each) / len(each), each[-1]
 
     retrain_runs = spec.retrain.top_k * spec.retrain.seeds if spec.retrain.enabled else 0
+    first_rung = (_rungs(spec, train_rows) or [spec.max_epochs()])[0]
     return Forecast(
         epochs_per_trial=epochs,
         search=spread(spec.search.num_trials, epochs),
         retrain=spread(retrain_runs, spec.max_epochs()),
         unit=unit,
+        smallest_trial=spread(1, first_rung)[0],
     )

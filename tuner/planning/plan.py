@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from trainables.errors import FieldError, UsageError
+from trainables.train import TrainingJob
 from tuner.planning.forecast import Forecast, Measured, forecast
 from tuner.planning.probe import probe_all
+from tuner.results.compute import ComputePlan
 from tuner.running.cluster import connect
 from tuner.running.job import training_job
 from tuner.spec.sweep import SweepSpec
@@ -55,18 +57,51 @@ def plan_sweep_file(
     except FieldError as error:
         raise validated.file.locate(error) from None
     try:
-        with console.status(f"probing each shape of the space for {steps} steps"):
-            measured = probe_all(spec, job, steps)
+        plan = measure(spec, job, steps, console, str(path))
     finally:
         ray.shutdown()
+    print_plan(plan, console)
+    return plan
+
+
+def measure(spec: SweepSpec, job: TrainingJob, steps: int, console: Console, named: str) -> Plan:
+    """Probe each shape on the connected cluster and forecast from what they measured.
+
+    Raises:
+        UsageError: no shape of the space fits in memory (``named``: the sweep file).
+    """
+    with console.status(f"probing each shape of the space for {steps} steps"):
+        measured = probe_all(spec, job, steps)
     try:
         expected = forecast(spec, len(job.features.train), len(job.features.validation), measured)
     except ValueError:
         reasons = "; ".join(f"{m.failed}" for m in measured)
-        raise UsageError(f"{path}: no shape of the space fits: {reasons}") from None
-    plan = Plan(spec=spec, measured=measured, forecast=expected)
-    print_plan(plan, console)
-    return plan
+        raise UsageError(f"{named}: no shape of the space fits: {reasons}") from None
+    return Plan(spec=spec, measured=measured, forecast=expected)
+
+
+def budgeted(plan: Plan) -> ComputePlan:
+    """The forecast a sweep with ``search.compute_budget`` is launched with.
+
+    Raises:
+        FieldError: the budget cannot hold one trial, the cheapest shape to the first rung.
+    """
+    budget, f = plan.spec.search.compute_budget, plan.forecast
+    assert budget is not None
+    if budget < f.smallest_trial:
+        raise FieldError(
+            "search.compute_budget",
+            f"{budget:.3g} {f.unit} cannot hold one trial: the cheapest shape, probed, "
+            f"needs {f.smallest_trial:.3g} {f.unit} to reach the scheduler's first "
+            "evaluation; raise it (`tuner plan FILE` forecasts the whole sweep)",
+        )
+    return ComputePlan(
+        unit=f.unit,
+        search=f.search,
+        retrain=f.retrain,
+        per_trial=f.search[1] / plan.spec.search.num_trials,
+        budget=budget,
+    )
 
 
 def print_plan(plan: Plan, console: Console) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from trainables.errors import UsageError
 from tuner.reports.html import render_html
 from tuner.reports.terminal import ranking_cells
+from tuner.results.compute import devices_per_trial, read_plan, spent_hours
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.formatting import format_interval, format_params, format_score, format_seconds
 from tuner.results.ranking import TrialRow, compute_shares
@@ -158,7 +159,41 @@ def trials_json(run: SweepRun, retrain: RetrainSummary | None) -> dict[str, Any]
             for position, row in enumerate(run.trials, start=1)
         ],
         "retrain": retrain.model_dump(mode="json") if retrain is not None else None,
+        "compute": compute_record(run),
     }
+
+
+def compute_record(run: SweepRun) -> dict[str, Any]:
+    """The search's device-hours: spent, and the forecast and budget where it had them."""
+    plan = read_plan(run.run_dir)
+    _, unit = devices_per_trial(run.spec)
+    return {
+        "unit": unit,
+        "spent": spent_hours(run.spec, run.trials),
+        "budget": run.spec.search.compute_budget,
+        "planned": None
+        if plan is None
+        else {"low": plan.search[0], "expected": plan.search[1], "high": plan.search[2]},
+    }
+
+
+def compute_line(run: SweepRun) -> str | None:
+    """Planned against spent, for a sweep with a compute budget; None without one."""
+    record = compute_record(run)
+    if record["budget"] is None:
+        return None
+    unit, planned = record["unit"], record["planned"]
+    forecast = (
+        f"forecast {planned['expected']:.3g} ({planned['low']:.3g} to {planned['high']:.3g}), "
+        if planned
+        else ""
+    )
+    launched, wanted = len(run.trials), run.spec.search.num_trials
+    cut = f"; the budget let {launched} of {wanted} trials start" if launched < wanted else ""
+    return (
+        f"Search compute ({unit}): {forecast}budget {record['budget']:.3g}, "
+        f"spent {record['spent']:.3g}{cut}"
+    )
 
 
 def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
@@ -183,6 +218,7 @@ def markdown(run: SweepRun, retrain: RetrainSummary | None) -> str:
         f"- Trial compute: {format_seconds(total)}, of which "
         f"{_share(shares, 'stopped', total)} on trials stopped early and "
         f"{_share(shares, 'failed', total)} on failed ones",
+        *(f"- {md(line)}" for line in [compute_line(run)] if line),
         *(f"- Note: {md(note)}" for note in run.notes),
         "",
     ]

@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 import optuna
-from ray.tune.result import TRAINING_ITERATION
+from ray.tune.result import TIME_TOTAL_S, TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from tuner.results.compute import devices_per_trial, read_plan
 from tuner.results.ranking import OUT_OF_MEMORY, stopped_early
+from tuner.search.budget import ComputeBudget
 from tuner.search.rungs import fidelity_budget
 from tuner.spec.distributions import ConditionalSpace, optuna_space
 from tuner.spec.space import CategoricalParam, IntParam
@@ -136,11 +139,26 @@ class _Searcher(OptunaSearch):
     then compared at the same point of training.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, budget: ComputeBudget | None = None, **options: Any) -> None:
         super().__init__(**options)
         self._last_step: dict[str, int] = {}  # per trial, the last report Optuna has
+        self._budget = budget
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        """The next configuration; with a compute budget, none once the next trial would
+        take the search past it: later, where running trials may yet make room; never
+        (Searcher.FINISHED, a str where Ray's type says dict or None), where none runs."""
+        budget = self._budget
+        if budget is not None and not budget.allows_another():
+            return None if budget.running else Searcher.FINISHED
+        suggestion: dict[str, Any] | str | None = super().suggest(trial_id)
+        if budget is not None and isinstance(suggestion, dict):
+            budget.record(trial_id, 0.0)  # running from now on: its cost is committed
+        return suggestion
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if self._budget is not None:
+            self._budget.record(trial_id, float(result.get(TIME_TOTAL_S, 0.0)))
         if OUT_OF_MEMORY in result:
             return  # no score: told as the trial completes
         step = _step(result)
@@ -150,6 +168,10 @@ class _Searcher(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if self._budget is not None:
+            if result:
+                self._budget.record(trial_id, float(result.get(TIME_TOTAL_S, 0.0)))
+            self._budget.end(trial_id)
         if result and OUT_OF_MEMORY in result:
             # Infeasible: TPE's constraints put it behind every feasible trial, so it
             # proposes less of its region (its batch size, its method), and no score of it
@@ -191,11 +213,26 @@ def build_searcher(spec: SweepSpec, run_dir: Path | None = None) -> OptunaSearch
     # suggested only in its own trials.
     space = ConditionalSpace(spec) if spec.is_conditional() else optuna_space(spec)
     return _Searcher(
+        budget=_budget(spec, run_dir),
         space=space,
         metric=spec.objective.metric,
         mode=spec.objective.mode,
         sampler=SAMPLERS[spec.search.sampler](spec),
         **options,
+    )
+
+
+def _budget(spec: SweepSpec, run_dir: Path | None) -> ComputeBudget | None:
+    """The search's compute budget, with the forecast's cost of a trial where the sweep
+    probed one (``plan.json``)."""
+    if spec.search.compute_budget is None:
+        return None
+    plan = read_plan(run_dir) if run_dir is not None else None
+    devices, _ = devices_per_trial(spec)
+    return ComputeBudget(
+        hours=spec.search.compute_budget,
+        devices=devices,
+        planned_trial=plan.per_trial if plan is not None else 0.0,
     )
 
 

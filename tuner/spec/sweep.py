@@ -62,6 +62,12 @@ class SearchSpec(Section):
     tried (Optuna's default: 24); 1 tries the draw itself, which spreads proposals over the
     whole good region instead of piling them on its peak."""
     time_budget_s: float | None = Field(None, gt=0)
+    compute_budget: float | None = Field(None, gt=0)
+    """Device-hours the search may spend (GPU-hours where trials take GPUs, else CPU
+    core-hours): no trial is launched once it, at the cost trials have had so far, would take
+    the search past the budget; running trials finish. The sweep probes the space first (as
+    `tuner plan` does), refuses a budget that cannot hold one trial, and the report shows the
+    forecast against what was spent."""
     storage: str | None = Field(None, min_length=1)
     """The Optuna study's database (SQLAlchemy URL); default: study.db in the run folder."""
     study_name: str | None = Field(None, min_length=1)
