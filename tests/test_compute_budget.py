@@ -34,6 +34,7 @@ def test_a_trial_starts_only_while_the_ended_the_running_and_it_fit_the_budget()
     assert not budget.allows_another()
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_shutdown")
 def test_a_budget_stops_launching_trials_and_the_report_shows_planned_against_spent(

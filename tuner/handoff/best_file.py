@@ -24,6 +24,7 @@ from trainables.errors import FieldError
 from trainables.locations import PACKAGE_SCHEME, is_local_reference
 from trainables.methods import split_method
 from trainables.sections import (
+    METHOD_KEYS,
     METHOD_SETTINGS,
     DataSpec,
     FineTuningMethod,
@@ -97,11 +98,12 @@ class HandOff(BaseModel):
     @classmethod
     def _own_settings(cls, value: Any) -> Any:
         """The file holds the settings of its method only (as it is written): a setting of
-        another method would be dropped without a word."""
+        another method would be dropped without a word. Unknown keys are the schema's to
+        name."""
         if isinstance(value, dict) and value.get("method", "full") in METHOD_SETTINGS:
             chosen = value.get("method", "full")
             for name in value:
-                if name != "method" and name not in METHOD_SETTINGS[chosen]:
+                if name in METHOD_KEYS and name != "method" and name not in METHOD_SETTINGS[chosen]:
                     known = ", ".join(METHOD_SETTINGS[chosen]) or "none"
                     raise ValueError(
                         f"{name} is not a setting of {chosen} (it has: {known}); remove it, "
