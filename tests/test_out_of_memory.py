@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -30,6 +31,29 @@ def prompt_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
+def capped_sweep(name: str, model: Path, files: dict[str, Path], results: Path) -> dict[str, Any]:
+    """Tiny GPT-2 on the prompts, over a small and a big batch, each trial capped at 0.6 GB."""
+    return {
+        "name": name,
+        "model": {"name_or_path": str(model)},
+        "data": {
+            "train": str(files["train"]),
+            "validation": str(files["validation"]),
+            "text_column": "prompt",
+            "response_column": "response",
+            "max_length": 24,
+        },
+        "task": {"type": "causal_lm"},
+        "training": {"num_train_epochs": 1, "per_device_eval_batch_size": 8},
+        "search_space": {
+            "per_device_train_batch_size": {"type": "categorical", "choices": [SMALL, BIG]},
+            "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3},
+        },
+        "resources": {"storage_path": str(results), "memory_per_trial_gb": 0.6},
+        "retrain": {"enabled": False},
+    }
+
+
 def test_allocation_failures_are_told_apart_from_other_errors():
     import torch
 
@@ -50,27 +74,14 @@ def test_a_trial_out_of_memory_fails_alone_and_the_search_goes_on(
     # A batch of 512 rows of about 10 tokens over MiniLM's 30,522-token vocabulary needs
     # 0.6 GB for its logits alone and as much again for their gradient, beyond the 0.6 GB a
     # trial may take; a batch of 2 needs a few MB.
-    content = {
-        "name": "memory",
-        "model": {"name_or_path": str(tiny_gpt)},
-        "data": {
-            "train": str(prompt_files["train"]),
-            "validation": str(prompt_files["validation"]),
-            "text_column": "prompt",
-            "response_column": "response",
-            "max_length": 24,
-        },
-        "task": {"type": "causal_lm"},
-        "training": {"num_train_epochs": 1, "per_device_eval_batch_size": 8},
-        "search_space": {
-            "per_device_train_batch_size": {"type": "categorical", "choices": [SMALL, BIG]},
-            "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3},
-        },
-        "search": {"sampler": "random", "seed": 4, "num_trials": 4, "max_concurrent_trials": 1},
-        "scheduler": {"type": "none"},
-        "resources": {"storage_path": str(tmp_path / "results"), "memory_per_trial_gb": 0.6},
-        "retrain": {"enabled": False},
+    content = capped_sweep("memory", tiny_gpt, prompt_files, tmp_path / "results")
+    content["search"] = {
+        "sampler": "random",
+        "seed": 4,
+        "num_trials": 4,
+        "max_concurrent_trials": 1,
     }
+    content["scheduler"] = {"type": "none"}
     outcome = run_sweep_file(write_sweep(content), console=Console(quiet=True))
     trials = outcome.run.trials
     by_batch = {

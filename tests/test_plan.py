@@ -7,7 +7,7 @@ import pytest
 from rich.console import Console
 
 from tests import test_out_of_memory
-from tests.test_out_of_memory import BIG, SMALL
+from tests.test_out_of_memory import BIG, SMALL, capped_sweep
 from tuner.cli import EXIT_BAD_INPUT, main
 from tuner.planning.forecast import Shape, expected_epochs
 from tuner.planning.plan import plan_sweep_file
@@ -45,28 +45,11 @@ def test_a_plan_marks_the_shapes_that_do_not_fit_and_forecasts_the_rest(
     write_sweep,
     capsys,
 ):
-    content = {
-        "name": "plan",
-        "model": {"name_or_path": str(tiny_gpt)},
-        "data": {
-            "train": str(prompt_files["train"]),
-            "validation": str(prompt_files["validation"]),
-            "text_column": "prompt",
-            "response_column": "response",
-            "max_length": 24,
-            "split": {"test": 0.0},  # all 600 rows train
-        },
-        "task": {"type": "causal_lm"},
-        "training": {"num_train_epochs": 2, "per_device_eval_batch_size": 8},
-        "search_space": {
-            "per_device_train_batch_size": {"type": "categorical", "choices": [SMALL, BIG]},
-            "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3},
-        },
-        "search": {"num_trials": 6},
-        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-        "resources": {"storage_path": str(tmp_path / "results"), "memory_per_trial_gb": 0.6},
-        "retrain": {"enabled": False},
-    }
+    content = capped_sweep("plan", tiny_gpt, prompt_files, tmp_path / "results")
+    content["data"]["split"] = {"test": 0.0}  # all 600 rows train
+    content["training"]["num_train_epochs"] = 2
+    content["search"] = {"num_trials": 6}
+    content["scheduler"] = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
     plan = plan_sweep_file(write_sweep(content), steps=3, console=Console(quiet=True))
     by_size = {m.shape.batch_size: m for m in plan.measured}
     assert by_size[SMALL].fits and by_size[SMALL].train_s_per_example > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -425,3 +425,15 @@ METHOD_SETTINGS: dict[str, tuple[str, ...]] = _settings_of_each_method()
 lora_target_modules)."""
 
 METHOD_KEYS = frozenset(FineTuningMethod.model_fields)  # method, frozen_layers, lora_r, ...
+
+
+def check_own_settings(method: str, names: Iterable[str], prefix: str = "") -> None:
+    """Each of ``names`` is a setting of ``method`` (a known method).
+
+    Raises:
+        ValueError: the first that is not, with the method's own settings.
+    """
+    for name in names:
+        if name not in METHOD_SETTINGS[method]:
+            known = ", ".join(METHOD_SETTINGS[method]) or "none"
+            raise ValueError(f"{prefix}{name} is not a setting of {method} (it has: {known})")

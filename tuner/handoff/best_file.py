@@ -32,6 +32,7 @@ from trainables.sections import (
     TaskSpec,
     TrainingSpec,
     TrainingTechniques,
+    check_own_settings,
     is_dropout_key,
 )
 from trainables.techniques import chosen_techniques
@@ -100,15 +101,12 @@ class HandOff(BaseModel):
         """The file holds the settings of its method only (as it is written): a setting of
         another method would be dropped without a word. Unknown keys are the schema's to
         name."""
-        if isinstance(value, dict) and value.get("method", "full") in METHOD_SETTINGS:
-            chosen = value.get("method", "full")
-            for name in value:
-                if name in METHOD_KEYS and name != "method" and name not in METHOD_SETTINGS[chosen]:
-                    known = ", ".join(METHOD_SETTINGS[chosen]) or "none"
-                    raise ValueError(
-                        f"{name} is not a setting of {chosen} (it has: {known}); remove it, "
-                        "or set the method it belongs to"
-                    )
+        chosen = value.get("method", "full") if isinstance(value, dict) else None
+        if chosen in METHOD_SETTINGS:
+            try:
+                check_own_settings(chosen, [k for k in value if k in METHOD_KEYS - {"method"}])
+            except ValueError as error:
+                raise ValueError(f"{error}; remove it, or set the method it belongs to") from None
         return value
 
     @field_validator("dropout")

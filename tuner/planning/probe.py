@@ -19,8 +19,8 @@ from trainables.memory import OutOfMemoryRunError, cap_memory
 from trainables.sections import FineTuningMethod
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.planning.forecast import Measured, Shape
-from tuner.spec.space import CategoricalParam, IntParam
 from tuner.spec.sweep import SweepSpec
+from tuner.validation.checks import candidates
 
 PROBE_EVALUATION_ROWS = 64
 
@@ -29,10 +29,8 @@ def shapes(spec: SweepSpec) -> list[Shape]:
     """Every batch size the space can give (a choice's values, a range's ends) with every
     method it may choose."""
     entry = spec.search_space.get("per_device_train_batch_size")
-    if isinstance(entry, CategoricalParam):
-        sizes = sorted({int(choice) for choice in entry.choices if choice is not None})
-    elif isinstance(entry, IntParam):
-        sizes = sorted({entry.low, entry.high})
+    if entry is not None:
+        sizes = sorted({int(size) for size in candidates(entry) if size is not None})
     else:
         sizes = [int(spec.training.arguments().get("per_device_train_batch_size", 8))]
     method = spec.method()

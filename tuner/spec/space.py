@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, StrictInt, field_validator
 from trainables.sections import (
     METHOD_SETTINGS,
     Section,
+    check_own_settings,
     finite,
 )
 
@@ -145,12 +146,7 @@ class MethodParam(Section):
             if method not in METHOD_SETTINGS:
                 known = ", ".join(METHOD_SETTINGS)
                 raise ValueError(f"{method!r} is no fine-tuning method; choose among {known}")
-            for name in space:
-                if name not in METHOD_SETTINGS[method]:
-                    known = ", ".join(METHOD_SETTINGS[method]) or "none"
-                    raise ValueError(
-                        f"{method}.{name} is not a setting of {method} (it has: {known})"
-                    )
+            check_own_settings(method, space, prefix=f"{method}.")
         return choices
 
     def to_optuna(self) -> od.BaseDistribution:
