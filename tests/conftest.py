@@ -132,6 +132,17 @@ def sentiment_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     }
 
 
+@pytest.fixture(scope="module")
+def slow_data(tmp_path_factory) -> dict[str, Path]:
+    """Enough rows that a tiny-model trial takes seconds, so faults land mid-trial."""
+    folder = tmp_path_factory.mktemp("slow-data")
+    return {
+        "train": write_tsv(folder / "train.tsv", sentiment_rows(1600, seed=1)),
+        "validation": write_tsv(folder / "validation.tsv", sentiment_rows(80, seed=2)),
+        "test": write_tsv(folder / "test.tsv", sentiment_rows(80, seed=3)),
+    }
+
+
 def tiny_sweep(model: Path, files: dict[str, Path], results: Path) -> dict[str, Any]:
     """A complete, valid sweep over the tiny model and the sentiment files."""
     return {

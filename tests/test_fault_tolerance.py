@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import free_port, sentiment_rows, write_tsv
+from tests.conftest import free_port
 from tuner.results.folder import load_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,17 +44,6 @@ def cluster() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(SCRIPT), "stop", "--port", str(port)], env=ENV, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def slow_data(tmp_path_factory) -> dict[str, Path]:
-    """Enough rows that a tiny-model trial takes seconds, so faults land mid-trial."""
-    folder = tmp_path_factory.mktemp("slow-data")
-    return {
-        "train": write_tsv(folder / "train.tsv", sentiment_rows(1600, seed=1)),
-        "validation": write_tsv(folder / "validation.tsv", sentiment_rows(80, seed=2)),
-        "test": write_tsv(folder / "test.tsv", sentiment_rows(80, seed=3)),
-    }
 
 
 def _sweep_file(valid_sweep: dict[str, Any], data: dict[str, Path], write_sweep) -> Path:

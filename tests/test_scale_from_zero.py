@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import ray
+import yaml
 
 from trainables.errors import FieldError
 from tuner.cli import EXIT_BAD_INPUT, main
@@ -25,6 +26,7 @@ from tuner.running.cluster import check_capacity
 from tuner.spec.sweep import SweepSpec
 
 RAY = str(Path(sys.executable).with_name("ray"))
+REPO = Path(__file__).resolve().parents[1]
 GPU_KIND = {
     "resources": {"CPU": 1, "GPU": 1},
     "node_config": {},
@@ -71,7 +73,11 @@ def test_the_kinds_an_autoscaler_may_start_count_for_capacity(valid_sweep):
         from_the_cloud={"node_config": {"InstanceType": "g5.xlarge"}, "max_workers": 2},
     )
     kinds = node_kinds(config)
-    assert kinds == [{"CPU": 1.0, "GPU": 1.0}, {"CPU": 16.0, "GPU": 0.0}]  # no head, no max 0
+    # No head, no kind of maximum 0; each kind as many times as it may run.
+    assert (
+        kinds
+        == [{"CPU": 1.0, "GPU": 1.0}] * GPU_KIND["max_workers"] + [{"CPU": 16.0, "GPU": 0.0}] * 2
+    )
     assert node_kinds({**config, "max_workers": 0}) == []
 
     valid_sweep["resources"].update(cpus_per_trial=1, gpus_per_trial=1)
@@ -134,3 +140,27 @@ def test_a_sweep_for_gpu_nodes_that_are_not_up_yet_starts_one(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == EXIT_BAD_INPUT
     assert "resources.gpus_per_trial: 2 GPUs per trial" in error and "at most 1" in error
+
+
+def test_kuberay_manifest_gpu_group_scales_from_zero_and_counts_for_capacity(valid_sweep):
+    """The shipped RayCluster, read as KubeRay's autoscaler reads it (Ray's own reader): its
+    GPU group may start up to maxReplicas pods though none runs, so a GPU sweep is accepted."""
+    from ray.autoscaler._private.kuberay.autoscaling_config import (
+        _derive_autoscaling_config_from_ray_cr,
+    )
+
+    manifest = yaml.safe_load((REPO / "cluster" / "kuberay.yaml").read_text())
+    ray_cluster = next(item for item in manifest["items"] if item["kind"] == "RayCluster")
+    ray_cluster.setdefault("metadata", {}).setdefault("namespace", "default")
+    groups = ray_cluster["spec"]["workerGroupSpecs"]
+    gpu_group = next(group for group in groups if group["groupName"] == "gpu")
+    assert gpu_group["minReplicas"] == 0 and gpu_group["replicas"] == 0
+
+    kinds = node_kinds(_derive_autoscaling_config_from_ray_cr(ray_cluster))
+    gpu_nodes = [kind for kind in kinds if kind["GPU"] >= 1]
+    assert len(gpu_nodes) == gpu_group["maxReplicas"]
+    head = {"CPU": 0.0, "GPU": 0.0}  # num-cpus 0: no trials on the head
+    valid_sweep["resources"].update(cpus_per_trial=1, gpus_per_trial=1, workers_per_trial=2)
+    check_capacity(SweepSpec.model_validate(valid_sweep), [head, *kinds], "the cluster")
+    with pytest.raises(FieldError, match=r"at most 0 on one node"):  # nothing alive can
+        check_capacity(SweepSpec.model_validate(valid_sweep), [head], "the cluster")

@@ -144,6 +144,7 @@ class ReportEvaluations(TrainerCallback):
             "cpu_seconds": round(time.process_time() - self.cpu_at_start, 2),
             "trainable_parameters": self.parameters[0],
             "parameters": self.parameters[1],
+            "processes": args.world_size,  # that train together, data-parallel
             **peak_memory_mb(),
         }
         if self.resumed_at is not None:

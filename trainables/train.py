@@ -9,6 +9,7 @@ training, and only for retrained and production models.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ BOOKKEEPING = frozenset(
         "resumed_at_epoch",
         "trainable_parameters",
         "parameters",
+        "processes",
         "peak_memory_mb",
         "peak_gpu_memory_mb",
     }
@@ -84,6 +86,14 @@ class TrainingJob:
     tokenizer: PreTrainedTokenizerBase
     task: TaskSpec = field(default_factory=TaskSpec)
     weights: ModelWeights | None = None
+
+
+def join_other_cpu_processes() -> None:
+    """In one of several processes (Ray Train's workers, torchrun) on a machine without a GPU,
+    have accelerate train them together on CPUs, where it would train each one alone. Call it
+    before anything asks accelerate for its state."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
 def train_and_evaluate(
@@ -117,12 +127,17 @@ def train_and_evaluate(
     """
     features = job.features
     task = task_named(job.task.type)
+    join_other_cpu_processes()
     method, training_hyperparameters = split_method(hyperparameters)
     techniques = chosen_techniques(job.training, hyperparameters)  # fixed, then searched
     arguments = {
         "logging_steps": 10,
         "dataloader_pin_memory": torch.cuda.is_available(),
         "prediction_loss_only": task.loss_only,
+        # Across several processes the Trainer would multiply each one's loss by their number,
+        # for losses that divide by the items of all of them; a classifier's mean does not,
+        # and would train at twice the learning rate on two processes. One process: no change.
+        "average_tokens_across_devices": False,
         **job.training.arguments(),
         **training_hyperparameters,
         "output_dir": str(output_dir),

@@ -289,15 +289,17 @@ def _report(args: argparse.Namespace, console: Console) -> None:
     from tuner.reports.files import write_reports
     from tuner.reports.terminal import print_ranking, print_report_paths, print_retrain
     from tuner.results.folder import load_run
+    from tuner.results.mirror import local_folder, push
     from tuner.results.records import load_summary
 
-    run = load_run(args.run_dir)
+    run = load_run(local_folder(args.run_dir))
     summary = load_summary(run.run_dir)
     print_ranking(console, run.trials, run.spec.objective.metric, run.mode, run.notes)
     if summary is not None:
         print_retrain(console, summary)
     out_dir = Path(args.output) if args.output else None
     print_report_paths(console, write_reports(run, summary, out_dir))
+    push(run.run_dir)  # the reports written next to a run in a bucket go there too
 
 
 def _retrain(args: argparse.Namespace, console: Console) -> None:
@@ -315,15 +317,20 @@ def _retrain(args: argparse.Namespace, console: Console) -> None:
 
 def _train(args: argparse.Namespace, console: Console) -> None:
     from tuner.handoff.best_file import load_best
-    from tuner.handoff.production import output_folder, train_best
+    from tuner.handoff.production import is_main_process, output_folder, train_best
+    from tuner.results.mirror import local_file
 
-    source = Path(args.file)
+    source = local_file(args.file)
     handoff = load_best(source, args.overrides)
     output = output_folder(handoff, args.output)
-    console.print(
-        f"Training {handoff.model.name_or_path} as sweep {handoff.sweep!r} found best", markup=False
-    )
+    main = is_main_process()
+    if main:
+        console.print(
+            f"Training {handoff.model.name_or_path} as sweep {handoff.sweep!r} found best",
+            markup=False,
+        )
     final = train_best(handoff, source, output, console)
     scores = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith("test_"))
     saved = f"Saved model and tokenizer to {output}" + (f"; {scores}" if scores else "")
-    console.print(saved, markup=False)
+    if main:
+        console.print(saved, markup=False)

@@ -45,13 +45,14 @@ def ending(error: BaseException, folder: Path | None) -> tuple[int, str]:
 
 def _resume_hint(interrupted: BaseException) -> str:
     """What a Ctrl-C left, and the command that goes on from there."""
-    run_dir = getattr(interrupted, "run_dir", "")
+    folder = getattr(interrupted, "run_dir", "")
+    run_dir = _named(folder)
     if getattr(interrupted, "stage", "") == "retrain":
         return (
             f"tuner: retraining interrupted; the search in {run_dir} is complete and no "
             f"retrained model was kept. Retrain with: tuner resume {run_dir}"
         )
-    saved = (Path(run_dir) / "tuner.pkl").is_file()  # what Tune restores a run from
+    saved = (Path(folder) / "tuner.pkl").is_file()  # what Tune restores a run from
     if not saved:
         return f"tuner: interrupted before Tune saved any state in {run_dir}; sweep again"
     how = (
@@ -81,6 +82,14 @@ def _disk_full(error: BaseException | None) -> bool:
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False
+
+
+def _named(folder: Path | str) -> str:
+    """A results folder as a person names it: the URI of a run in cloud storage, which its
+    local mirror stands for (`tuner.results.mirror`)."""
+    from tuner.results.mirror import remote_of
+
+    return remote_of(Path(folder)) or str(folder)
 
 
 def _disk_full_hint(folder: Path | None) -> str:

@@ -38,6 +38,7 @@ from tuner.results.compute import ComputePlan, write_plan
 from tuner.results.folder import SPEC_FILE, SweepRun, load_run, load_spec, write_atomically
 from tuner.results.formatting import make_console
 from tuner.results.lock import driver_lock
+from tuner.results.mirror import local_folder, location, push, synced
 from tuner.results.records import RetrainSummary, load_summary, save_summary
 from tuner.retrain.runs import run_retrain
 from tuner.retrain.selection import seed_values, select_candidates
@@ -106,7 +107,7 @@ def run_sweep_file(
         f"optimising {spec.objective.metric} ({spec.objective.mode})",
         markup=False,
     )
-    with driver_lock(run_dir, "sweep"), errors_logged_in(run_dir):
+    with driver_lock(run_dir, "sweep"), errors_logged_in(run_dir), synced(run_dir):
         _save_fingerprint(run_dir, checked)
         if planned is not None:
             write_plan(run_dir, planned)  # the searcher reads a trial's forecast cost here
@@ -149,16 +150,16 @@ def resume_sweep_folder(
             state in it, or its data changed or no longer passes.
     """
     console = console or make_console()
-    folder, spec = load_spec(run_dir)
+    folder, spec = load_spec(local_folder(run_dir))
     started = time.monotonic()
-    with driver_lock(folder, "resume"), errors_logged_in(folder):
+    with driver_lock(folder, "resume"), errors_logged_in(folder), synced(folder):
         if not tune_state_saved(folder):
             raise UsageError(
-                f"{folder}: Tune saved no state there before the driver stopped, so there is "
-                f"nothing to resume; run the sweep again (tuner sweep FILE)"
+                f"{location(folder)}: Tune saved no state there before the driver stopped, so "
+                f"there is nothing to resume; run the sweep again (tuner sweep FILE)"
             )
         checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
-        console.print(f"Resuming sweep {spec.name!r} in {folder}", markup=False)
+        console.print(f"Resuming sweep {spec.name!r} in {location(folder)}", markup=False)
         run = resume_sweep(folder, spec, _trials(checked), console)
         return _finish(run, checked, started, console)
 
@@ -180,7 +181,7 @@ def retrain_sweep_folder(
             test split.
     """
     console = console or make_console()
-    run = load_run(run_dir)
+    run = load_run(local_folder(run_dir))
     spec = run.spec
     if spec.replay is not None:
         raise UsageError(f"{run.run_dir}: a replay trained no model, so it has none to retrain")
@@ -188,7 +189,7 @@ def retrain_sweep_folder(
     seeds = spec.retrain.seeds if seeds is None else seeds
     select_candidates(run, top_k)  # fail on bad k, n or an empty sweep before any work
     seed_values(spec.training.seed, seeds)
-    with driver_lock(run.run_dir, "retrain"), errors_logged_in(run.run_dir):
+    with driver_lock(run.run_dir, "retrain"), errors_logged_in(run.run_dir), synced(run.run_dir):
         checked = _check_and_connect(run.run_dir, spec, address, address_given_as, console, True)
         assert isinstance(checked, CheckedSweep)  # not a replay
         return _retrain_and_hand_off(run, checked, top_k, seeds, console)
@@ -290,9 +291,12 @@ def _finish(
     )
     if (spent := compute_line(run)) is not None:
         console.print(spent, markup=False)
-    console.print(f"Results (Tune's layout, readable by Tune's tools): {run.run_dir}", markup=False)
+    console.print(
+        f"Results (Tune's layout, readable by Tune's tools): {location(run.run_dir)}", markup=False
+    )
     summary = load_summary(run.run_dir)  # a resumed sweep may have retrained already
     reports = write_reports(run, summary)  # the search is safe on disk before the retrain
+    push(run.run_dir)  # and in its bucket, for a run kept in one
     retrain = run.spec.retrain
     if retrain.enabled and summary is None and isinstance(checked, CheckedSweep):
         return _retrain_and_hand_off(run, checked, retrain.top_k, retrain.seeds, console)

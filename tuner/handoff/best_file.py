@@ -37,6 +37,7 @@ from trainables.sections import (
 )
 from trainables.techniques import chosen_techniques
 from tuner.results.folder import SweepRun, write_atomically
+from tuner.results.mirror import location
 from tuner.results.records import Interval, RetrainSummary
 from tuner.spec.sweep import Mode
 from tuner.validation.sweep_file import load_yaml_model, locate
@@ -161,7 +162,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
     arguments = {**spec.training.arguments(), **searched, "output_dir": f"{spec.name}-best"}
     handoff = HandOff(
         sweep=spec.name,
-        run_dir=str(run.run_dir.resolve()),
+        run_dir=location(run.run_dir),
         source_trial=winner.trial,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         model=spec.model.model_copy(update={"name_or_path": _absolute(spec.model.name_or_path)}),
@@ -195,7 +196,7 @@ def write_best(run: SweepRun, summary: RetrainSummary, train_sha256: str) -> tup
     content = handoff.model_dump(mode="json")
     header = (
         f"# The best configuration of sweep {spec.name!r}, retrained with "
-        f"{len(summary.seeds)} seed(s).\n# Train it: tuner train {folder / BEST_YAML}\n"
+        f"{len(summary.seeds)} seed(s).\n# Train it: tuner train {handoff.run_dir}/{BEST_YAML}\n"
     )
     yaml_path, json_path = folder / BEST_YAML, folder / BEST_JSON
     write_atomically(yaml_path, header + yaml.safe_dump(content, sort_keys=False))

@@ -7,10 +7,10 @@ distributed setup by itself); only the main process prints and writes the summar
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
-from accelerate import PartialState
 from rich.console import Console
 
 from trainables.callbacks import NonFiniteLossError
@@ -18,7 +18,12 @@ from trainables.data import load_splits
 from trainables.errors import FieldError, UsageError
 from trainables.features import tokenize_splits
 from trainables.modeling import load_tokenizer
-from trainables.train import BOOKKEEPING, TrainingJob, train_and_evaluate
+from trainables.train import (
+    BOOKKEEPING,
+    TrainingJob,
+    join_other_cpu_processes,
+    train_and_evaluate,
+)
 from tuner.handoff.best_file import BEST_YAML, HandOff, check_arguments, data_fingerprint
 from tuner.results.folder import write_atomically
 
@@ -60,7 +65,7 @@ def train_best(handoff: HandOff, source: Path, output: Path, console: Console) -
             "learning_rate or raise the warmup"
         ) from None
     finally:
-        if made_here and _holds_no_files(output) and PartialState().is_main_process:
+        if made_here and _holds_no_files(output) and is_main_process():
             shutil.rmtree(output, ignore_errors=True)
 
 
@@ -69,9 +74,16 @@ def _holds_no_files(folder: Path) -> bool:
     return folder.is_dir() and not any(path.is_file() for path in folder.rglob("*"))
 
 
+def is_main_process() -> bool:
+    """Whether this process prints and writes: the only one, or the first of a launch of
+    several (``accelerate launch``, or ``torchrun`` on CPUs), which set ``RANK``."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _train(handoff: HandOff, source: Path, output: Path, console: Console) -> dict[str, float]:
     check_arguments(handoff)
-    main_process = PartialState().is_main_process
+    join_other_cpu_processes()
+    main_process = is_main_process()
     try:
         splits = load_splits(handoff.data, handoff.task.type)
         tokenizer = load_tokenizer(handoff.model)

@@ -104,6 +104,9 @@ def forecast(
         raise ValueError("no shape of the space fits")
     epochs = expected_epochs(spec, train_rows)
     devices, unit = devices_per_trial(spec)
+    # A probe is one process that trains on every example; a trial's workers share the
+    # examples out, each at that speed at best (their exchange of gradients not counted).
+    devices /= spec.resources.workers_per_trial
     evaluations_per_epoch = spec.training.evaluations_per_epoch
 
     def hours(trials: int, trial_epochs: float, m: Measured) -> float:

@@ -17,9 +17,11 @@ from typing import Any
 from trainables.errors import UsageError
 from tuner.reports.html import render_html
 from tuner.reports.terminal import ranking_cells
+from tuner.results.buckets import is_uri
 from tuner.results.compute import devices_per_trial, read_plan, spent_hours
 from tuner.results.folder import SweepRun, write_atomically
 from tuner.results.formatting import format_interval, format_params, format_score, format_seconds
+from tuner.results.mirror import location
 from tuner.results.ranking import TrialRow, compute_shares
 from tuner.results.records import RetrainSummary
 
@@ -76,7 +78,7 @@ def report_folder(run: SweepRun, out_dir: Path | None) -> Path:
     found = [name for name in REPORT_FILES if (out_dir / name).exists()]
     if found:
         owner = _report_owner(out_dir)
-        if owner is None or not _same(owner, run.run_dir):
+        if owner is None or owner != location(run.run_dir):
             whose = f"of another run ({owner})" if owner is not None else "not written for this run"
             raise UsageError(
                 f"{flag}: holds report files {whose}: {', '.join(found)}; give an empty folder "
@@ -88,14 +90,15 @@ def report_folder(run: SweepRun, out_dir: Path | None) -> Path:
 _ELSEWHERE = "give a folder you can write to"
 
 
-def _report_owner(folder: Path) -> Path | None:
-    """The run folder whose reports these are, as their ``trials.json`` names it."""
+def _report_owner(folder: Path) -> str | None:
+    """The run whose reports these are, as their ``trials.json`` names it (`location`)."""
     try:
         written = json.loads((folder / "trials.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     owner = written.get("run_dir") if isinstance(written, dict) else None
-    return Path(owner) if isinstance(owner, str) and Path(owner).is_absolute() else None
+    named = isinstance(owner, str) and (Path(owner).is_absolute() or is_uri(owner))
+    return owner if named else None
 
 
 def _same(one: Path, other: Path) -> bool:
@@ -149,7 +152,7 @@ def trials_json(run: SweepRun, retrain: RetrainSummary | None) -> dict[str, Any]
     keep = (spec.objective.metric, "epoch", "examples_seen", "train_loss", "time_total_s")
     return {
         "sweep": spec.name,
-        "run_dir": str(run.run_dir.resolve()),
+        "run_dir": location(run.run_dir),
         "objective": {"metric": spec.objective.metric, "mode": run.mode},
         "trials": [
             {

@@ -25,6 +25,7 @@ from tuner.reports.plots import (
 from tuner.reports.terminal import ranking_cells
 from tuner.results.folder import SweepRun
 from tuner.results.formatting import SHORT_NAMES, format_interval, format_score, format_seconds
+from tuner.results.mirror import location
 from tuner.results.ranking import TrialRow, compute_shares
 from tuner.results.records import RetrainSummary
 
@@ -52,7 +53,7 @@ def render_html(run: SweepRun, retrain: RetrainSummary | None) -> str:
         f"<h1>Sweep {_e(spec.name)}</h1>",
         f"<p class='facts'>{_e(spec.model.name_or_path)} &middot; objective {_e(metric)} "
         f"({_e(run.mode)}) &middot; {_e(spec.search.sampler)} sampler, "
-        f"{_e(spec.scheduler.type)} scheduler &middot; {_e(str(run.run_dir))}</p>",
+        f"{_e(spec.scheduler.type)} scheduler &middot; {_e(location(run.run_dir))}</p>",
         _cards(run),
         *(f"<p class='note'>Note: {_e(note)}</p>" for note in run.notes),
     ]

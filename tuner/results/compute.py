@@ -31,10 +31,12 @@ class ComputePlan:
 
 
 def devices_per_trial(spec: SweepSpec) -> tuple[float, str]:
-    """The devices a trial holds, and the unit its device-hours are counted in."""
+    """The devices a trial holds, all its workers together, and the unit its device-hours are
+    counted in."""
+    workers = spec.resources.workers_per_trial
     if spec.resources.gpus_per_trial:
-        return spec.resources.gpus_per_trial, "GPU-hours"
-    return spec.resources.cpus_per_trial, "core-hours"
+        return spec.resources.gpus_per_trial * workers, "GPU-hours"
+    return spec.resources.cpus_per_trial * workers, "core-hours"
 
 
 def spent_hours(spec: SweepSpec, trials: list[TrialRow]) -> float:

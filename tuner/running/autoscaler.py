@@ -4,13 +4,16 @@ any node that can hold its trials is up (a cluster that scales its GPU nodes fro
 Ray's autoscaler runs on the head node with the cluster's configuration (``ray up`` copies it
 to ``~/ray_bootstrap_config.yaml`` there and starts the autoscaler's monitor with
 ``--autoscaling-config``); its ``available_node_types`` say what each kind of node offers and
-how many of it may run. A task on the head reads the file the running monitor was given. A
-cluster without Ray's autoscaler on its head (none, or KubeRay's, which reads the RayCluster
-resource instead) gives no kinds, and only live nodes count.
+how many of it may run. A task on the head reads the file the running monitor was given.
+KubeRay's autoscaler instead derives that configuration from the RayCluster resource each
+time; in a KubeRay head pod the task derives it the same way, with Ray's own reader of the
+resource and the pod's service account. A cluster with neither gives no kinds, and only live
+nodes count.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,12 @@ Shape = dict[str, float]
 HEAD_RESOURCE = "node:__internal_head__"
 MONITOR = "monitor.py"  # the autoscaler's process: ray/autoscaler/_private/monitor.py (or v2/)
 FLAG = "--autoscaling-config="
+DEFAULT_MAX_WORKERS = 2  # Ray's, for a configuration that sets none
 
 
 def autoscaler_capacity() -> list[Shape]:
-    """What one node of each kind the autoscaler may start offers (kinds with a maximum of
-    0, or whose resources the configuration leaves to the cloud to tell, left out)."""
+    """What each node the autoscaler may start offers (kinds with a maximum of 0, or whose
+    resources the configuration leaves to the cloud to tell, left out)."""
     head = next(
         (n for n in ray.nodes() if n.get("Alive") and HEAD_RESOURCE in n.get("Resources", {})),
         None,
@@ -41,16 +45,20 @@ def autoscaler_capacity() -> list[Shape]:
 
 
 def node_kinds(config: Any) -> list[Shape]:
-    """The worker kinds of an autoscaler's configuration, each as the shape of one node."""
-    if not isinstance(config, dict) or config.get("max_workers", 1) == 0:
+    """The nodes an autoscaler's configuration lets it start: one shape per node, each kind
+    as many times as it may run (its ``max_workers``, within the cluster's)."""
+    if not isinstance(config, dict):
         return []
+    cluster_most = int(config.get("max_workers", DEFAULT_MAX_WORKERS))
     head = config.get("head_node_type")
-    shapes = []
+    shapes: list[Shape] = []
     for name, kind in (config.get("available_node_types") or {}).items():
         resources = kind.get("resources") if isinstance(kind, dict) else None
-        if name == head or not isinstance(resources, dict) or kind.get("max_workers", 1) == 0:
+        if name == head or not isinstance(resources, dict):
             continue
-        shapes.append({key: float(resources.get(key, 0)) for key in ("CPU", "GPU")})
+        most = min(int(kind.get("max_workers", cluster_most)), cluster_most)
+        shape = {key: float(resources.get(key, 0)) for key in ("CPU", "GPU")}
+        shapes.extend(dict(shape) for _ in range(max(0, most)))
     return shapes
 
 
@@ -75,4 +83,21 @@ def _autoscaling_config() -> str | None:
                     return Path(argument.removeprefix(FLAG)).expanduser().read_text()
                 except OSError:
                     return None
-    return None
+    return _kuberay_config()
+
+
+def _kuberay_config() -> str | None:
+    """In a KubeRay head pod: the configuration KubeRay's autoscaler derives from the
+    RayCluster resource (its worker groups, their resources and maxReplicas), read from the
+    Kubernetes API with the pod's service account as that autoscaler reads it; else None."""
+    cluster = os.environ.get("RAY_CLUSTER_NAME")
+    namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    if not cluster or "KUBERNETES_SERVICE_HOST" not in os.environ:
+        return None
+    from ray.autoscaler._private.kuberay.autoscaling_config import AutoscalingConfigProducer
+
+    try:
+        read = AutoscalingConfigProducer(cluster, namespace_file.read_text().strip())
+        return yaml.safe_dump(read())
+    except Exception:  # no permission to read the resource, no API server: live nodes only
+        return None

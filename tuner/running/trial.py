@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import ray
 import torch
+from pyarrow.fs import FileSelector, FileType, copy_files
 from ray import tune
 
 from trainables.memory import (
@@ -20,8 +22,10 @@ from trainables.memory import (
 )
 from trainables.train import TrainingJob, train_and_evaluate
 from tuner.replay.curves import RecordedCurves
+from tuner.results.buckets import is_uri, open_uri
 from tuner.results.ranking import OUT_OF_MEMORY
 from tuner.running.borrowing import BorrowIdleCpus
+from tuner.running.workers import WorkerGroup, train_on_workers
 
 MANIFEST = "tuner-checkpoint.json"  # the checkpoint's files and sizes, to tell it is whole
 
@@ -35,11 +39,14 @@ def tune_trial(
     borrow_idle_cpus: bool = False,
     memory_gb: float | None = None,
     objective: str | None = None,
+    group: WorkerGroup | None = None,
 ) -> None:
-    """Train one proposed configuration, reporting every evaluation to Tune.
+    """Train one proposed configuration, reporting every evaluation to Tune; with ``group``,
+    on several workers (`tuner.running.workers`).
 
     A trial that Tune restarts (its node was lost, it raised, or the sweep was resumed)
-    continues from its newest checkpoint in ``experiment``, the Tune experiment's folder.
+    continues from its newest checkpoint in ``experiment``, the Tune experiment's folder
+    (or URI).
     With ``borrow_idle_cpus``, it trains on idle cores of its node while no work waits for
     them (see tuner.running.borrowing). With ``memory_gb``, it may allocate that much host
     memory beyond what its process holds (see `trainables.memory.cap_memory`).
@@ -48,14 +55,27 @@ def tune_trial(
     ``objective`` empty), not with an error: its configuration will not fit however often it
     is retried, and the searcher is told so (`tuner.search.strategy`).
     """
+    if group is not None:
+        storage = f"{experiment.rstrip('/')}/{_trial_folder_name()}"
+        train_on_workers(
+            config,
+            job,
+            group,
+            storage=storage,
+            checkpoints=checkpoints,
+            memory_gb=memory_gb,
+            objective=objective,
+        )
+        return
     torch.set_num_threads(threads)
     if memory_gb is not None:
         cap_memory(memory_gb)
     borrower = BorrowIdleCpus(threads) if borrow_idle_cpus else None
     with tempfile.TemporaryDirectory(prefix="tuner-trial-") as scratch:
-        trial_folder = Path(experiment) / _trial_folder_name()
-        given = tune.get_checkpoint()
-        resume_from = newest_checkpoint(trial_folder, Path(given.path) if given else None)
+        trial_folder = f"{experiment}/{_trial_folder_name()}"
+        resume_from = newest_checkpoint(
+            *on_this_node(trial_folder, tune.get_checkpoint(), Path(scratch))
+        )
         if resume_from is not None:  # a private copy: Tune may write the next one over it
             resume_from = Path(shutil.copytree(resume_from, Path(scratch, "resume")))
         try:
@@ -115,6 +135,34 @@ class _TuneReport:
 def _trial_folder_name() -> str:
     # Tune names the trial's working folder as it names the trial's folder in the experiment.
     return Path(tune.get_context().get_trial_dir()).name
+
+
+def on_this_node(
+    trial_folder: str, given: tune.Checkpoint | None, scratch: Path
+) -> tuple[Path, Path | None]:
+    """The trial's folder and Tune's checkpoint as folders on this node, for
+    `newest_checkpoint`. For a trial in cloud storage: Tune's checkpoint and the newest one in
+    the trial's folder there (if another), downloaded into ``scratch``, since the trial may
+    run on another node than the one that saved them."""
+    if not is_uri(trial_folder):
+        return Path(trial_folder), Path(given.path) if given is not None else None
+    filesystem, path = open_uri(trial_folder)
+    listed = filesystem.get_file_info(FileSelector(path, allow_not_found=True))
+    saved = sorted(
+        entry.base_name
+        for entry in listed
+        if entry.type == FileType.Directory and entry.base_name.startswith("checkpoint_")
+    )
+    found = scratch / "found"
+    if saved and (given is None or posixpath.basename(given.path) != saved[-1]):
+        (found / saved[-1]).mkdir(parents=True)
+        copy_files(f"{path}/{saved[-1]}", str(found / saved[-1]), source_filesystem=filesystem)
+    if given is None:
+        return found, None
+    try:
+        return found, Path(given.to_directory(str(scratch / "given")))
+    except FileNotFoundError:  # Tune deleted it for a newer one
+        return found, None
 
 
 def newest_checkpoint(trial_folder: Path, given: Path | None) -> Path | None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import posixpath
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import ray
+from pyarrow.fs import FileSelector, FileType
 from ray import tune
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -27,10 +29,13 @@ from trainables.secrets import redact
 from trainables.train import TrainingJob
 from tuner.endings import no_space
 from tuner.replay.curves import RecordedCurves
+from tuner.results.buckets import is_uri
 from tuner.results.folder import SweepRun, load_run, save_spec
+from tuner.results.mirror import location, new_mirror, pull, push
 from tuner.running.interrupts import interruptible
 from tuner.running.progress import ProgressPrinter
 from tuner.running.trial import replay_trial, tune_trial
+from tuner.running.workers import DRIVER_RESOURCES, RUN_NAME, WorkerGroup, trials_at_once
 from tuner.search.strategy import build_scheduler, build_searcher
 from tuner.spec.sweep import SweepSpec
 
@@ -42,24 +47,30 @@ def new_run_dir(spec: SweepSpec) -> Path:
     """A new folder for a run, named by the sweep and the time it starts; two runs of one
     sweep started in the same second get folders of their own (``-2``, ``-3``, ...).
 
+    For a storage path in cloud storage, the folder is the run's local mirror
+    (`tuner.results.mirror`), named by a run folder the bucket does not hold yet.
+
     Raises:
         FieldError: the storage path cannot hold folders (a file, or not writable).
     """
-    storage = Path(spec.resources.storage_path).expanduser().resolve()
+    written = spec.resources.storage_path
+    storage = written.rstrip("/") if is_uri(written) else Path(written).expanduser().resolve()
     stamp = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     for attempt in range(1, 1000):
-        run_dir = storage / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        name = stamp if attempt == 1 else f"{stamp}-{attempt}"
         try:
-            run_dir.mkdir(parents=True, exist_ok=False)
+            if isinstance(storage, str):
+                return new_mirror(storage, name)
+            (storage / name).mkdir(parents=True, exist_ok=False)
+            return storage / name
         except FileExistsError:
             continue
         except OSError as error:
+            why = error.strerror or str(error).strip().split("\n")[0]
             raise FieldError(
                 "resources.storage_path",
-                f"cannot create a run folder in {storage} ({error.strerror}); "
-                "give a writable folder",
+                f"cannot create a run folder in {storage} ({why}); give a writable folder",
             ) from None
-        return run_dir
     raise FieldError("resources.storage_path", f"{storage}: too many runs named {stamp}")
 
 
@@ -70,8 +81,9 @@ def run_sweep(spec: SweepSpec, trials: Trials, run_dir: Path, console: Console) 
     Raises:
         InterruptedRunError: Ctrl-C stopped the search; Tune saved its state for `resume_sweep`.
     """
-    trainable = _search_trainable(spec, trials, run_dir)
+    trainable = _search_trainable(spec, trials, location(run_dir))
     save_spec(run_dir, spec)
+    push(run_dir)  # a run in a bucket explains itself there from the start
 
     metric, mode = spec.objective.metric, spec.objective.mode
     with interruptible(run_dir, console, "search") as watch:
@@ -81,27 +93,28 @@ def run_sweep(spec: SweepSpec, trials: Trials, run_dir: Path, console: Console) 
                 search_alg=build_searcher(spec, run_dir),
                 scheduler=build_scheduler(spec, _train_rows(trials)),
                 num_samples=spec.search.num_trials,
-                max_concurrent_trials=spec.search.max_concurrent_trials,
+                max_concurrent_trials=trials_at_once(spec, ray.cluster_resources()),
                 time_budget_s=spec.search.time_budget_s,
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
-                reuse_actors=True,
+                reuse_actors=WorkerGroup.of(spec) is None,  # see `tuner.running.workers`
             ),
             run_config=run_config(
                 spec,
                 run_dir.name,
-                str(run_dir.parent),
+                posixpath.dirname(location(run_dir)),
                 [ProgressPrinter(console, metric, mode, spec.search.num_trials), watch],
             ),
         )
         with tune_quietly(run_dir / TUNE_LOG, console):
             tuner.fit()
+    pull(run_dir)
     return load_run(run_dir)
 
 
 def tune_state_saved(run_dir: Path) -> bool:
     """Whether Tune saved a run's state in the folder, so that it can be resumed."""
-    return bool(tune.Tuner.can_restore(str(run_dir.resolve())))
+    return bool(tune.Tuner.can_restore(location(run_dir)))
 
 
 def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Console) -> SweepRun:
@@ -113,13 +126,13 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Consol
         UsageError: the folder holds no Tune state to resume from.
         InterruptedRunError: Ctrl-C stopped it again; it can be resumed again.
     """
-    location = str(run_dir.resolve())
+    experiment = location(run_dir)
     if not tune_state_saved(run_dir):
         raise UsageError(f"{run_dir}: Tune saved no state there yet, so there is nothing to resume")
     with interruptible(run_dir, console, "search"):
         tuner = tune.Tuner.restore(
-            location,
-            trainable=_search_trainable(spec, trials, Path(location)),
+            experiment,
+            trainable=_search_trainable(spec, trials, experiment),
             resume_unfinished=True,
             # Failed trials used up their retries and stay failed, unless a full disk, now
             # freed, failed them (which stopped the sweep; see `InterruptWatch`).
@@ -128,6 +141,7 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Consol
         )
         with tune_quietly(run_dir / TUNE_LOG, console):
             tuner.fit()
+    pull(run_dir)
     return load_run(run_dir)
 
 
@@ -135,7 +149,7 @@ def _failed_on_a_full_disk(run_dir: Path) -> bool:
     return any(no_space(error.read_text(errors="replace")) for error in run_dir.glob("*/error.txt"))
 
 
-def _search_trainable(spec: SweepSpec, trials: Trials, experiment: Path) -> Any:
+def _search_trainable(spec: SweepSpec, trials: Trials, experiment: str | Path) -> Any:
     """The search's trainable: the training step, or the replay of recorded curves."""
     if isinstance(trials, RecordedCurves):
         return tune.with_resources(
@@ -154,6 +168,8 @@ def _train_rows(trials: Trials) -> int:
 
 
 def _resources(spec: SweepSpec) -> dict[str, float]:
+    if WorkerGroup.of(spec) is not None:  # the workers' placement group holds the rest
+        return dict(DRIVER_RESOURCES)
     return {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
 
 
@@ -161,13 +177,13 @@ def trainable_for(
     function: Callable[..., None],
     spec: SweepSpec,
     job: TrainingJob,
-    experiment: Path,
+    experiment: str | Path,
     borrow: bool = False,
 ) -> Any:
     """A Tune trainable: ``function(config, job, threads, checkpoints, experiment,
-    borrow_idle_cpus, memory_gb, objective)`` with the trial's resources; ``experiment`` is the
-    Tune experiment's folder, where the trial's checkpoints are. With ``borrow``, trials borrow
-    idle cores where the sweep file lets them (see `may_borrow`).
+    borrow_idle_cpus, memory_gb, objective, group)`` with the trial's resources; ``experiment``
+    is the Tune experiment's folder (or URI), where the trial's checkpoints are. With ``borrow``,
+    trials borrow idle cores where the sweep file lets them (see `may_borrow`).
 
     The job (tokenized data and all) goes through the object store once, not once per trial.
     """
@@ -179,17 +195,19 @@ def trainable_for(
         "borrow_idle_cpus": borrow and may_borrow(spec),
         "memory_gb": spec.resources.memory_per_trial_gb,
         "objective": spec.objective.metric,
+        "group": WorkerGroup.of(spec),
     }
     return tune.with_resources(tune.with_parameters(function, **parameters), _resources(spec))
 
 
 def may_borrow(spec: SweepSpec) -> bool:
-    """Whether the search's trials may borrow idle cores (tuner.running.borrowing): CPU trials only,
-    and not where the file asks for full determinism, since a changed thread count changes
-    floating-point sums in their last bits."""
+    """Whether the search's trials may borrow idle cores (tuner.running.borrowing): CPU trials
+    of one process only, and not where the file asks for full determinism, since a changed
+    thread count changes floating-point sums in their last bits."""
     return (
         spec.resources.borrow_idle_cpus
         and not spec.resources.gpus_per_trial
+        and spec.resources.workers_per_trial == 1
         and not spec.training.arguments().get("full_determinism", False)
     )
 
@@ -209,15 +227,24 @@ def run_config(
 
 
 class DropFinishedCheckpoints(Callback):
-    """A finished trial is never continued, so its last checkpoint only takes disk space."""
+    """A finished trial is never continued, so its last checkpoint only takes space, on disk
+    or in a bucket."""
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        trial_dir = Path(trial.path or "")
-        if "://" not in (trial.path or "") and trial_dir.is_dir():
-            for checkpoint in trial_dir.glob("checkpoint_*"):
-                shutil.rmtree(checkpoint, ignore_errors=True)
+        if trial.storage is None or not trial.path:
+            return
+        filesystem = trial.storage.storage_filesystem  # the trial's folder, wherever it is
+        try:
+            for folder in (trial.path, f"{trial.path}/{RUN_NAME}"):  # a multi-worker trial's
+                for entry in filesystem.get_file_info(FileSelector(folder, allow_not_found=True)):
+                    if entry.type == FileType.Directory and entry.base_name.startswith(
+                        "checkpoint_"
+                    ):
+                        filesystem.delete_dir(entry.path)
+        except OSError:
+            pass  # it stays; the run is whole without it
 
 
 TUNE_LOG = "tune.log"

@@ -115,13 +115,14 @@ def warm_start_trials(spec: SweepSpec) -> WarmStart:
             completed trials fits this search space.
     """
     from tuner.results.folder import load_run
+    from tuner.results.mirror import local_folder
 
     source = spec.search.warm_start_from
     if source is None:
         return WarmStart([], [], [])
     field = "search.warm_start_from"
     try:
-        earlier = load_run(source)
+        earlier = load_run(local_folder(source))
     except UsageError as error:
         raise FieldError(field, str(error)) from None
     if earlier.spec.objective.metric != spec.objective.metric:

@@ -113,6 +113,11 @@ class ResourcesSpec(Section):
 
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
+    workers_per_trial: int = Field(1, ge=1)
+    """Processes one trial trains on. Above 1, a trial is a Ray Train ``TorchTrainer`` run
+    inside its Tune trial: that many workers, each with ``cpus_per_trial`` CPUs and
+    ``gpus_per_trial`` GPUs, on any nodes, training the same step data-parallel (the
+    ``Trainer``'s DDP; FSDP or DeepSpeed through ``training``'s ``fsdp`` or ``deepspeed``)."""
     storage_path: str = "results"
     memory_per_trial_gb: float | None = Field(None, gt=0)
     """The host memory a trial may allocate beyond what its process holds as it starts: one

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import FieldError
-from trainables.secrets import shown
+from trainables.secrets import mask_url, shown
 from trainables.sections import METHOD_SETTINGS, SEED_LIMIT, finite
 from trainables.tasks import TASKS, task_named
+from tuner.results.buckets import check_reachable, is_uri
 from tuner.search.rungs import check_budget
 from tuner.spec.distributions import grid_size
 from tuner.spec.space import CategoricalParam
@@ -239,21 +240,26 @@ def check_search(spec: SweepSpec) -> None:
 
 
 def check_storage(spec: SweepSpec) -> None:
-    """Results go to a folder; every node of a cluster must mount it at the same path, and
-    this machine must be able to make the run folder in it.
+    """Results go to a folder that every node of a cluster mounts at the same path, or to
+    cloud storage (`tuner.results.buckets`); this machine must be able to write there.
 
     Raises:
-        FieldError: a cloud URI, which the tuner cannot read its reports back from yet; a file
-            where the folder or one above it should be; a folder this user cannot write to.
+        FieldError: a URI that cannot be written (see `unreachable`), or one without a study
+            database of its own; a file where the folder or one above it should be; a folder
+            this user cannot write to.
     """
     storage = spec.resources.storage_path
     field = "resources.storage_path"
-    if "://" in storage:
-        raise FieldError(
-            field,
-            f"{storage}: cloud URIs are not supported yet; use a folder that every node "
-            "mounts at the same path (NFS, EFS, a Kubernetes ReadWriteMany volume)",
-        )
+    if is_uri(storage):
+        check_reachable(storage, field)
+        if spec.search.storage is None:
+            raise FieldError(
+                "search.storage",
+                f"results go to {mask_url(storage)}, where the study's default SQLite file "
+                "cannot live; set search.storage to a SQL URL that a resuming driver reaches "
+                "too (postgresql://user@host/db, or sqlite:////a/local/folder/study.db)",
+            )
+        return
     folder = Path(storage).expanduser().absolute()
     existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not existing.is_dir():

@@ -83,6 +83,13 @@ def check_method(spec: SweepSpec, num_labels: int) -> None:
     method = spec.method()
     if method is None or set(method.choices) == {"full"}:
         return
+    if "progressive" in method.choices and spec.resources.workers_per_trial > 1:
+        raise FieldError(
+            "search_space.method.choices.progressive",
+            "progressive fine-tuning trains in one process only (the distributed wrapper fixes "
+            "the parameters it averages when training starts), but resources.workers_per_trial "
+            f"is {spec.resources.workers_per_trial}; drop progressive or set workers_per_trial 1",
+        )
     model = load_skeleton(spec.model, num_labels, spec.task.type)
     for name, space in method.choices.items():
         if name in NEEDS_LAYER_STACK:
