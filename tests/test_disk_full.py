@@ -4,8 +4,12 @@ root); elsewhere the test skips with its reason."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +49,51 @@ def _fill(disk: Path) -> Path:
     return ballast
 
 
+def _wait_for_tune_state(results: Path) -> None:
+    """Until Tune has saved a whole state of the search."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for state in results.glob("tiny-*/experiment_state-*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(state.read_text())["trial_data"]:
+                    return
+        time.sleep(0.2)
+    pytest.fail("Tune saved no state of the search within 120 s")
+
+
+def _cut_newest_state(run_dir: Path) -> Path:
+    """Cut Tune's newest state file in half, as a write stopped by a full disk leaves it."""
+    state = sorted(run_dir.glob("experiment_state-*.json"))[-1]
+    whole = state.read_text()
+    state.write_text(whole[: len(whole) // 2])
+    return state
+
+
+def test_a_state_cut_short_is_put_back_from_its_whole_copy_or_refused(
+    valid_sweep, tmp_path, write_sweep
+):
+    valid_sweep["resources"]["storage_path"] = str(tmp_path / "results")
+    valid_sweep["retrain"] = {"enabled": False}
+    path = _sweep(valid_sweep, tmp_path, write_sweep)
+    assert subprocess.run([*TUNER, "sweep", str(path)], capture_output=True).returncode == 0
+    (run_dir,) = (tmp_path / "results").glob("tiny-*")
+    _cut_newest_state(run_dir)
+    resumed = subprocess.run([*TUNER, "resume", str(run_dir)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "was cut short" in resumed.stdout and "last whole copy" in resumed.stdout
+    run = load_run(run_dir)
+    assert len(run.trials) == 4 and all(t.outcome == "completed" for t in run.trials)
+
+    state = _cut_newest_state(run_dir)  # and no whole copy of it
+    shutil.rmtree(run_dir / ".tune-state")
+    refused = subprocess.run([*TUNER, "resume", str(run_dir)], capture_output=True, text=True)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    said = refused.stderr.strip().splitlines()
+    assert len(said) == 1 and "saved state of the search is damaged" in said[0], said
+    assert str(state) in said[0] and "start the sweep again" in said[0]
+    assert len(load_run(run_dir).trials) == 4  # nothing already run was touched
+
+
 def test_a_full_disk_stops_the_sweep_with_one_line_and_it_resumes(
     small_disk, valid_sweep, tmp_path, write_sweep
 ):
@@ -52,7 +101,8 @@ def test_a_full_disk_stops_the_sweep_with_one_line_and_it_resumes(
     path = _sweep(valid_sweep, tmp_path, write_sweep)
     driver = _start("sweep", str(path))
     lines = _wait_for_line(driver, "epoch 0.5", timeout=300)
-    ballast = _fill(small_disk)
+    _wait_for_tune_state(small_disk / "results")  # a disk full before it is another case:
+    ballast = _fill(small_disk)  # test_a_state_cut_short_by_a_full_disk_is_refused
     rest, _ = driver.communicate(timeout=600)
     output = "".join(lines) + rest
     (run_dir,) = (small_disk / "results").glob("tiny-*")

@@ -46,6 +46,7 @@ from tuner.running.cluster import connect
 from tuner.running.job import training_job
 from tuner.running.tune_run import (
     Trials,
+    check_whole_state,
     new_run_dir,
     resume_sweep,
     run_sweep,
@@ -158,6 +159,9 @@ def resume_sweep_folder(
                 f"{location(folder)}: Tune saved no state there before the driver stopped, so "
                 f"there is nothing to resume; run the sweep again (tuner sweep FILE)"
             )
+        restored = check_whole_state(folder)
+        if restored:
+            console.print(restored, markup=False)
         checked = _check_and_connect(folder, spec, address, address_given_as, console, False)
         console.print(f"Resuming sweep {spec.name!r} in {location(folder)}", markup=False)
         run = resume_sweep(folder, spec, _trials(checked), console)
