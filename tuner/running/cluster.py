@@ -51,7 +51,7 @@ def check_capacity(spec: SweepSpec, capacity: list[Shape], where: str) -> None:
     """
     wanted = {"CPU": spec.resources.cpus_per_trial, "GPU": spec.resources.gpus_per_trial}
     if any(all(shape[key] >= amount for key, amount in wanted.items()) for shape in capacity):
-        _check_workers(spec, capacity, where)
+        _check_workers(spec.resources.workers_per_trial, wanted, capacity, where)
         return
     for resource, amount in wanted.items():
         most = max((shape[resource] for shape in capacity), default=0.0)
@@ -68,22 +68,23 @@ def check_capacity(spec: SweepSpec, capacity: list[Shape], where: str) -> None:
     )
 
 
-def _check_workers(spec: SweepSpec, capacity: list[Shape], where: str) -> None:
-    """A trial of several workers starts only once all of them have a place at once.
+def _check_workers(
+    workers: int, wanted: dict[str, float], capacity: list[Shape], where: str
+) -> None:
+    """A trial of ``workers`` workers, each ``wanted``, starts only once all of them have a
+    place at once.
 
     Raises:
         FieldError: the nodes, alive or that the autoscaler may start, hold fewer workers.
     """
-    resources = spec.resources
-    wanted = {"CPU": resources.cpus_per_trial, "GPU": resources.gpus_per_trial}
     places = sum(
         int(min(shape[key] / amount for key, amount in wanted.items() if amount) + 1e-9)
         for shape in capacity
     )
-    if places < resources.workers_per_trial:
+    if places < workers:
         raise FieldError(
             "resources.workers_per_trial",
-            f"{resources.workers_per_trial} workers of {wanted['CPU']:g} CPUs and "
+            f"{workers} workers of {wanted['CPU']:g} CPUs and "
             f"{wanted['GPU']:g} GPUs each, but {where} holds at most {places} at once, on "
             "the nodes alive or that its autoscaler may start; lower workers_per_trial or "
             "the resources each worker gets",
@@ -106,8 +107,10 @@ def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -
         ray.shutdown()
     if address is None:
         check_capacity(spec, local_capacity(), "this machine")
-        if multi_worker:  # the port, known ahead, so that Ray Train's helpers find this instance
-            env_vars["RAY_ADDRESS"] = f"127.0.0.1:{_free_port()}"
+        # The port, known ahead, so that Ray Train's helpers find this instance.
+        port = str(_free_port()) if multi_worker else None
+        if port is not None:
+            env_vars["RAY_ADDRESS"] = f"127.0.0.1:{port}"
         # Ray would start a worker per core ahead for this job's environment, but trials run
         # in Tune's environment of their own: those workers only take CPU from the first trials.
         os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
@@ -117,9 +120,8 @@ def connect(spec: SweepSpec, address: str | None, given_as: str = "--address") -
         notes = logging.getLogger("ray._private.authentication")
         level = notes.level
         notes.setLevel(logging.ERROR)
-        port = env_vars.get("RAY_ADDRESS", ":").rpartition(":")[2]
         try:
-            with _environment(RAY_GCS_SERVER_PORT=port or None):
+            with _environment(RAY_GCS_SERVER_PORT=port):
                 ray.init(
                     address="local",
                     # Ray Train, which runs trials of several workers, asks the dashboard's
