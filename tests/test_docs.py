@@ -115,7 +115,7 @@ def figures_module() -> ModuleType:
 
 def test_every_cited_json_exists_or_the_doc_says_how_to_make_it() -> None:
     text = PERFORMANCE.read_text(encoding="utf-8")
-    cited = set(re.findall(r"(?:docs/)?figures/[\w.-]+\.json", text))
+    cited = set(re.findall(r"(?:docs/)?figures/[\w.-]+\.json\b", text))
     assert cited, "docs/performance.md cites no figures JSON"
     missing = []
     for reference in cited:

@@ -164,3 +164,50 @@ def test_optuna_hears_how_far_a_trial_trained_in_examples(write_sweep, valid_swe
 def test_hyperband_brackets_are_warned_of(write_sweep, valid_sweep):
     spec = _spec(write_sweep, valid_sweep, ["scheduler.brackets=3", "scheduler.grace_period=null"])
     assert [field for field, _ in rung_warnings(spec, 100_000)] == ["scheduler.brackets"]
+
+
+def _prior_weight(sampler: optuna.samplers.BaseSampler) -> float:
+    model = getattr(sampler, "model", sampler)  # under BOHB's random third: its model
+    return float(model._parzen_estimator_parameters.prior_weight)
+
+
+def test_tpe_prior_weight_is_optunas_unless_the_sweep_sets_one(write_sweep, valid_sweep):
+    """Optuna deprecated prior_weight in 4.9: left out, the argument is not passed (no
+    FutureWarning, Optuna's own 1.0); set, Optuna's model uses it, and validate warns at it."""
+    import warnings
+
+    from tuner.validation.validate import validate_sweep_file
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        assert _prior_weight(SAMPLERS["tpe"](_spec(write_sweep, valid_sweep))) == 1.0
+        light = _spec(write_sweep, valid_sweep, ["search.prior_weight=0.1"])
+        assert _prior_weight(SAMPLERS["tpe"](light)) == 0.1
+    path = write_sweep(valid_sweep)
+    field = ": search.prior_weight: "
+    assert not [w for w in validate_sweep_file(path).warnings if field in w]
+    (warning,) = [
+        w for w in validate_sweep_file(path, ["search.prior_weight=0.1"]).warnings if field in w
+    ]
+    assert "removes it in 6.0" in warning
+
+
+def test_a_prior_weight_optuna_no_longer_has_is_refused_at_its_field(
+    write_sweep, valid_sweep, monkeypatch: pytest.MonkeyPatch
+):
+    """Where the installed Optuna has dropped the argument (6.0), the setting is one line at
+    its field rather than a TypeError when the search starts."""
+    from trainables.errors import FieldError
+    from tuner.validation.checks import check_search
+
+    class TPEWithoutPrior(optuna.samplers.TPESampler):
+        def __init__(self, seed: int | None = None) -> None:  # Optuna 6's narrower signature
+            super().__init__(seed=seed)
+
+    spec = _spec(write_sweep, valid_sweep, ["search.prior_weight=0.1"])
+    check_search(spec)
+    monkeypatch.setattr(optuna.samplers, "TPESampler", TPEWithoutPrior)
+    with pytest.raises(FieldError, match="no TPE prior_weight any more") as error:
+        check_search(spec)
+    assert error.value.field == "search.prior_weight"
+    check_search(_spec(write_sweep, valid_sweep))  # not set: nothing to refuse

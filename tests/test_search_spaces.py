@@ -38,7 +38,7 @@ def test_shipped_sweep_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch, tmp
     if spec.replay is not None:  # the recorded runs' own space: no training settings to check
         curves = REPO / spec.replay.curves
         if not curves.exists():
-            pytest.skip(f"recorded curves not found at {curves} (../shared/datasets is absent)")
+            pytest.skip(f"recorded curves not found at {curves}")
         assert len(check_replay(spec).curves.runs) > 0
         return
     assert set(spec.search_space) >= SHIPPED_SEARCHED

@@ -6,6 +6,7 @@ passed explicitly to both.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,22 @@ FIDELITY_ATTRIBUTES = {"epochs": "epoch", "examples": "examples_seen"}
 
 def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     search = spec.search
-    tpe = optuna.samplers.TPESampler(
-        seed=search.seed,
-        n_startup_trials=search.n_startup_trials,
-        n_ei_candidates=search.n_ei_candidates,
-        multivariate=True,
-        group=spec.is_conditional(),  # models each method's settings where they exist
-        constant_liar=True,  # keeps concurrent trials from all proposing the same point
-    )
+    # Optuna's TPE prior weight only where the sweep sets one: Optuna deprecated the
+    # argument in 4.9, and `tuner validate` says so at the field.
+    prior: dict[str, Any] = {}
+    if search.prior_weight is not None:
+        prior["prior_weight"] = search.prior_weight
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`prior_weight` has been deprecated")
+        tpe = optuna.samplers.TPESampler(
+            seed=search.seed,
+            n_startup_trials=search.n_startup_trials,
+            n_ei_candidates=search.n_ei_candidates,
+            **prior,
+            multivariate=True,
+            group=spec.is_conditional(),  # models each method's settings where they exist
+            constant_liar=True,  # keeps concurrent trials from all proposing the same point
+        )
     if not search.random_fraction:
         return tpe
     return _SomeAtRandom(tpe, search.random_fraction, seed=search.seed)

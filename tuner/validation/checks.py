@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -235,6 +236,15 @@ def check_search(spec: SweepSpec) -> None:
             raise FieldError(
                 "search.num_trials",
                 f"the grid has {size} points; set num_trials to at most {size}",
+            )
+    if spec.search.prior_weight is not None:
+        import optuna
+
+        if "prior_weight" not in inspect.signature(optuna.samplers.TPESampler).parameters:
+            raise FieldError(
+                "search.prior_weight",
+                f"Optuna {optuna.__version__} has no TPE prior_weight any more (removed in "
+                "6.0); remove the setting",
             )
     check_budget(spec, None)  # the budget in examples waits for the data's rows
 

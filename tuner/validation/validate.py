@@ -183,6 +183,14 @@ def validate_sweep_file(path: str | Path, overrides: list[str] | None = None) ->
         else len(checked.splits.train)
     )
     found = rung_warnings(checked.spec, rows)
+    if checked.spec.search.prior_weight is not None:
+        found.append(
+            (
+                "search.prior_weight",
+                "Optuna deprecated TPE's prior_weight in 4.9 and removes it in 6.0; a sweep "
+                "that sets it stops validating there",
+            )
+        )
     if isinstance(checked, CheckedSweep):
         found += checked.splits.warnings  # rows a person may mean, counted
         found += checked.warnings
