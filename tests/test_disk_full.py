@@ -101,8 +101,10 @@ def test_a_full_disk_stops_the_sweep_with_one_line_and_it_resumes(
     path = _sweep(valid_sweep, tmp_path, write_sweep)
     driver = _start("sweep", str(path))
     lines = _wait_for_line(driver, "epoch 0.5", timeout=300)
-    _wait_for_tune_state(small_disk / "results")  # a disk full before it is another case:
-    ballast = _fill(small_disk)  # test_a_state_cut_short_by_a_full_disk_is_refused
+    # A disk full before Tune's first whole state is another case:
+    # test_a_state_cut_short_is_put_back_from_its_whole_copy_or_refused.
+    _wait_for_tune_state(small_disk / "results")
+    ballast = _fill(small_disk)
     rest, _ = driver.communicate(timeout=600)
     output = "".join(lines) + rest
     (run_dir,) = (small_disk / "results").glob("tiny-*")

@@ -46,12 +46,12 @@ from tuner.running.cluster import connect
 from tuner.running.job import training_job
 from tuner.running.tune_run import (
     Trials,
-    check_whole_state,
     new_run_dir,
     resume_sweep,
     run_sweep,
     tune_state_saved,
 )
+from tuner.running.whole_state import check_whole_state
 from tuner.spec.sweep import SweepSpec
 from tuner.validation.validate import (
     CheckedSweep,

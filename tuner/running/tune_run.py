@@ -35,12 +35,7 @@ from tuner.results.mirror import location, new_mirror, pull, push
 from tuner.running.interrupts import interruptible
 from tuner.running.progress import ProgressPrinter
 from tuner.running.trial import replay_trial, tune_trial
-from tuner.running.whole_state import (
-    KeepWholeState,
-    newest_state,
-    reads_back,
-    restore_whole_state,
-)
+from tuner.running.whole_state import KeepWholeState
 from tuner.running.workers import DRIVER_RESOURCES, RUN_NAME, WorkerGroup, trials_at_once
 from tuner.search.strategy import build_scheduler, build_searcher
 from tuner.spec.sweep import SweepSpec
@@ -153,33 +148,6 @@ def resume_sweep(run_dir: Path, spec: SweepSpec, trials: Trials, console: Consol
             tuner.fit()
     pull(run_dir)
     return load_run(run_dir)
-
-
-def check_whole_state(run_dir: Path) -> str | None:
-    """Tune's newest saved state of the search must read back: Tune, given a damaged one,
-    would start the search over beside the trials already run, and finish it short. A state
-    cut short is replaced by its last whole copy (`tuner.running.whole_state`).
-
-    Returns:
-        A note for the person where the copy was put back, else None.
-
-    Raises:
-        UsageError: the state is cut short and no whole copy of it was kept.
-    """
-    damaged = [path for path in newest_state(run_dir) if not reads_back(path)]
-    if not damaged:
-        return None
-    if restore_whole_state(run_dir):
-        return (
-            f"note: Tune's saved state ({damaged[0].name}) was cut short, as a full disk "
-            "leaves it; continuing from its last whole copy (a trial begun after that copy "
-            "is run again)"
-        )
-    raise UsageError(
-        f"{damaged[0]}: Tune's saved state of the search is damaged, as a disk that fills up "
-        "while Tune writes it leaves it, and no whole copy of it was kept; the trials' "
-        "results stay in their folders, but the search cannot continue: start the sweep again"
-    )
 
 
 def _failed_on_a_full_disk(run_dir: Path) -> bool:

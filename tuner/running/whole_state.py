@@ -20,6 +20,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from trainables.errors import UsageError
+
 COPY_FOLDER = ".tune-state"
 PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
 
@@ -113,3 +115,30 @@ def restore_whole_state(run_dir: Path) -> bool:
         shutil.copy2(path, run_dir / f".{path.name}.restoring")
         (run_dir / f".{path.name}.restoring").replace(run_dir / path.name)
     return True
+
+
+def check_whole_state(run_dir: Path) -> str | None:
+    """Tune's newest saved state of the search must read back: Tune, given a damaged one,
+    would start the search over beside the trials already run, and finish it short. A state
+    cut short is replaced by its last whole copy.
+
+    Returns:
+        A note for the person where the copy was put back, else None.
+
+    Raises:
+        UsageError: the state is cut short and no whole copy of it was kept.
+    """
+    damaged = [path for path in newest_state(run_dir) if not reads_back(path)]
+    if not damaged:
+        return None
+    if restore_whole_state(run_dir):
+        return (
+            f"note: Tune's saved state ({damaged[0].name}) was cut short, as a full disk "
+            "leaves it; continuing from its last whole copy (a trial begun after that copy "
+            "is run again)"
+        )
+    raise UsageError(
+        f"{damaged[0]}: Tune's saved state of the search is damaged, as a disk that fills up "
+        "while Tune writes it leaves it, and no whole copy of it was kept; the trials' "
+        "results stay in their folders, but the search cannot continue: start the sweep again"
+    )
