@@ -300,6 +300,24 @@ def _spending(entry: dict) -> str:
     )
 
 
+def compute_cell(entry: dict, target: str) -> str:
+    """A strategy's median compute to a target, in full runs, with its interval (Markdown)."""
+    m = entry["median_compute"][target]
+    return f"{m['median']:.1f} [{m['low']:.1f}, {m['high']:.1f}]"
+
+
+def ratio_cell(entry: dict, target: str) -> str:
+    """Its ratio to random search's median compute, with the bootstrap interval (Markdown)."""
+    low, high = entry["ratio_interval"][target]
+    return f"{entry['ratio_to_random'][target]:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def held_out_cell(entry: dict, budget: int | str) -> str:
+    """The pick's mean held-out score after a budget, ± half its interval (Markdown)."""
+    mean, low, high = entry["held_out"][str(budget)]
+    return "-" if math.isnan(mean) else f"{mean:.4f} ±{(high - low) / 2:.4f}"
+
+
 def markdown(document: dict) -> str:
     """The figures as Markdown, for the block of a document between the markers."""
     pool, error, seeds = document["pool"], document["nearest_run_error"], document["seeds"]
@@ -328,15 +346,10 @@ def markdown(document: dict) -> str:
         for name, entry in figures.items():
             cells = [f"**{name}**" if name == DEFAULT else name]
             for target in ("0.2", "0.5"):
-                m = entry["median_compute"][target]
-                low, high = entry["ratio_interval"][target]
-                cells.append(f"{m['median']:.1f} [{m['low']:.1f}, {m['high']:.1f}]")
-                cells.append(f"{entry['ratio_to_random'][target]:.2f} [{low:.2f}, {high:.2f}]")
+                cells += [compute_cell(entry, target), ratio_cell(entry, target)]
                 if target == "0.2":
                     cells.append(f"{entry['reached'][target]:.0%}")
-            for budget in BUDGETS:
-                mean, low, high = entry["held_out"][str(budget)]
-                cells.append("-" if math.isnan(mean) else f"{mean:.4f} ±{(high - low) / 2:.4f}")
+            cells += [held_out_cell(entry, budget) for budget in BUDGETS]
             cells.append(_misses(entry, "3"))
             lines.append("| " + " | ".join(cells) + " |")
         lines += [
@@ -374,13 +387,8 @@ def summary(document: dict) -> list[str]:
     ]
     for name in names:
         cells = [f"**{name}**" if name == DEFAULT else name]
-        for entry in runs.values():
-            figures = entry["strategies"][name]
-            low, high = figures["ratio_interval"]["0.2"]
-            cells.append(f"{figures['ratio_to_random']['0.2']:.2f} [{low:.2f}, {high:.2f}]")
-        for entry in runs.values():
-            mean, low, high = entry["strategies"][name]["held_out"][str(max(BUDGETS))]
-            cells.append("-" if math.isnan(mean) else f"{mean:.4f} ±{(high - low) / 2:.4f}")
+        cells += [ratio_cell(entry["strategies"][name], "0.2") for entry in runs.values()]
+        cells += [held_out_cell(entry["strategies"][name], max(BUDGETS)) for entry in runs.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
