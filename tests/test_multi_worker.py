@@ -8,6 +8,7 @@ and resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,6 @@ from tests.test_fault_tolerance import (
     _node_resources,
     _reports,
     _run_dir,
-    _start,
     _wait_for,
 )
 from trainables.errors import FieldError
@@ -215,7 +215,15 @@ def _sweep_until_a_checkpoint(
     results folder, the running driver and that trial's folder."""
     results = tmp_path / "results"
     path = _cluster_sweep(valid_sweep, data, results, write_sweep)
-    driver = _start("sweep", str(path), "--address", address)
+    # Tune writes a trial's results on the driver and copies them, with its state of the
+    # search, to the results folder every 10 s or so; a Train run's checkpoints do not make it
+    # copy sooner. A trial of these takes about as long, so without a shorter period the
+    # folder may show none of it until it has finished.
+    driver = subprocess.Popen(
+        [*TUNER, "sweep", str(path), "--address", address],
+        env={**ENV, "TUNE_GLOBAL_CHECKPOINT_S": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     trial_dir = _wait_for(
         lambda: _checkpointed_trial(results), 300, "a checkpointed two-worker trial", driver
     )
@@ -246,14 +254,25 @@ def _kill_raylet(node_id: str) -> None:
 
 
 def _checkpointed_trial(results: Path) -> Path | None:
-    """A trial whose Train run holds a checkpoint and has not finished."""
+    """A trial that the results folder's copy of the search knows, whose Train run holds a
+    checkpoint with evaluations still ahead of it (the run writes its checkpoints straight to
+    the folder: they are where it is now, not where the last copy left it)."""
     run_dir = _run_dir(results)
     for trial_dir in sorted(run_dir.glob("trial_*")) if run_dir else []:
-        reports = _reports(trial_dir)
-        checkpointed = any((trial_dir / "workers").glob("checkpoint_*"))
-        if reports and checkpointed and reports[-1]["epoch"] < 2.5:
+        epoch = _checkpoint_epoch(trial_dir)
+        if _reports(trial_dir) and epoch is not None and epoch < 2.5:
             return trial_dir
     return None
+
+
+def _checkpoint_epoch(trial_dir: Path) -> float | None:
+    """The epoch of the Train run's newest checkpoint, as the Trainer saved it in the
+    checkpoint; None before one is whole."""
+    epochs = []
+    for state in (trial_dir / "workers").glob("checkpoint_*/trainer_state.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):  # being written or removed
+            epochs.append(float(json.loads(state.read_text())["epoch"]))
+    return max(epochs, default=None)
 
 
 @pytest.mark.slow
