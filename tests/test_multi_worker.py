@@ -260,9 +260,17 @@ def _checkpointed_trial(results: Path) -> Path | None:
     run_dir = _run_dir(results)
     for trial_dir in sorted(run_dir.glob("trial_*")) if run_dir else []:
         epoch = _checkpoint_epoch(trial_dir)
-        if _reports(trial_dir) and epoch is not None and epoch < 2.5:
+        if _copied_reports(trial_dir) and epoch is not None and epoch < 2.5:
             return trial_dir
     return None
+
+
+def _copied_reports(trial_dir: Path) -> list[dict[str, Any]]:
+    """The trial's reports in the results folder; none while Tune is copying them there."""
+    try:
+        return _reports(trial_dir)
+    except (OSError, ValueError):  # a last line cut short by the copy in progress
+        return []
 
 
 def _checkpoint_epoch(trial_dir: Path) -> float | None:
