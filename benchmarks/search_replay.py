@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from docs_block import has_block, write_block  # noqa: E402
-from figures import command_line, machine  # noqa: E402
+from figures import command_line, machine, write_json  # noqa: E402
 
 from trainables.errors import UsageError  # noqa: E402
 from tuner.replay.clock import replay_search  # noqa: E402
@@ -592,9 +592,7 @@ def main() -> int:
         "concurrency": {k: {"default": DEFAULT, "strategies": v} for k, v in results.items()},
     }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=1) + "\n")
-        print(f"\nfigures: {args.json}")
+        write_json(args.json, document)
     if args.plot:
         plot(args.plot, results)
         print(f"plot: {args.plot}")

@@ -57,10 +57,12 @@ def _sweep_file(valid_sweep: dict[str, Any], data: dict[str, Path], write_sweep)
     return write_sweep(valid_sweep)
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
+def _start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The command in the background, its output in one pipe; ``env`` added to `ENV`."""
     return subprocess.Popen(
-        [*TUNER, *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        [*TUNER, *args], env={**ENV, **(env or {})}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
 
 
 def _reports(trial_dir: Path) -> list[dict[str, Any]]:
@@ -68,6 +70,14 @@ def _reports(trial_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _copied_reports(trial_dir: Path) -> list[dict[str, Any]]:
+    """The trial's reports in the results folder; none while Tune is copying them there."""
+    try:
+        return _reports(trial_dir)
+    except (OSError, ValueError):  # a last line cut short by the copy in progress
+        return []
 
 
 def _wait_for(condition, timeout: float, what: str, process: subprocess.Popen[str]) -> Any:
@@ -125,7 +135,7 @@ def test_trials_survive_a_lost_worker_node(cluster, valid_sweep, slow_data, writ
         """A worker node running a trial that has saved a checkpoint and is not finished."""
         run_dir = _run_dir(results)
         for trial_dir in sorted(run_dir.glob("trial_*")) if run_dir else []:
-            reports = _reports(trial_dir)
+            reports = _copied_reports(trial_dir)
             running_on_worker = reports and reports[-1]["node_id"] in workers
             if (
                 running_on_worker
@@ -183,7 +193,7 @@ def test_a_killed_driver_is_resumed_without_losing_or_repeating_trials(
         done = [
             trial_dir
             for trial_dir in (sorted(run_dir.glob("trial_*")) if run_dir else [])
-            if (reports := _reports(trial_dir)) and reports[-1]["epoch"] >= 3
+            if (reports := _copied_reports(trial_dir)) and reports[-1]["epoch"] >= 3
         ]
         return done if len(done) >= 2 else None
 

@@ -27,9 +27,11 @@ from tests.test_fault_tolerance import (
     ENV,
     SCRIPT,
     TUNER,
+    _copied_reports,
     _node_resources,
     _reports,
     _run_dir,
+    _start,
     _wait_for,
 )
 from trainables.errors import FieldError
@@ -219,11 +221,7 @@ def _sweep_until_a_checkpoint(
     # search, to the results folder every 10 s or so; a Train run's checkpoints do not make it
     # copy sooner. A trial of these takes about as long, so without a shorter period the
     # folder may show none of it until it has finished.
-    driver = subprocess.Popen(
-        [*TUNER, "sweep", str(path), "--address", address],
-        env={**ENV, "TUNE_GLOBAL_CHECKPOINT_S": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    driver = _start("sweep", str(path), "--address", address, env={"TUNE_GLOBAL_CHECKPOINT_S": "1"})
     trial_dir = _wait_for(
         lambda: _checkpointed_trial(results), 300, "a checkpointed two-worker trial", driver
     )
@@ -263,14 +261,6 @@ def _checkpointed_trial(results: Path) -> Path | None:
         if _copied_reports(trial_dir) and epoch is not None and epoch < 2.5:
             return trial_dir
     return None
-
-
-def _copied_reports(trial_dir: Path) -> list[dict[str, Any]]:
-    """The trial's reports in the results folder; none while Tune is copying them there."""
-    try:
-        return _reports(trial_dir)
-    except (OSError, ValueError):  # a last line cut short by the copy in progress
-        return []
 
 
 def _checkpoint_epoch(trial_dir: Path) -> float | None:
