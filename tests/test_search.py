@@ -90,7 +90,8 @@ def test_no_scheduler_runs_every_trial_to_the_end(write_sweep, valid_sweep):
 def test_random_fraction_draws_every_third_proposal_at_random(write_sweep, valid_sweep):
     """BOHB's random third: trials 2, 5, 8, ... come from a random sampler, the rest from TPE;
     and the study repeats under the same seed."""
-    spec = _spec(write_sweep, valid_sweep, ["search.n_startup_trials=2"])
+    third = ["search.n_startup_trials=2", "search.random_fraction=0.3333333333333333"]
+    spec = _spec(write_sweep, valid_sweep, third)
     sampler = SAMPLERS["tpe"](spec)
     trials = [optuna.trial.create_trial(value=0.0, params={}, distributions={}) for _ in range(9)]
     for number, trial in enumerate(trials):
@@ -105,10 +106,10 @@ def test_random_fraction_draws_every_third_proposal_at_random(write_sweep, valid
     assert isinstance(SAMPLERS["tpe"](plain), optuna.samplers.TPESampler)
 
 
-def test_default_first_rung_is_a_sixteenth_of_the_budget_on_large_data(write_sweep, valid_sweep):
+def test_default_first_rung_is_a_32nd_of_the_budget_on_large_data(write_sweep, valid_sweep):
     valid_sweep["scheduler"].pop("grace_period")
     spec = _spec(write_sweep, valid_sweep)
-    assert fidelity_budget(spec, 100_000) == (3 / 16, 3.0)
+    assert fidelity_budget(spec, 100_000) == (3 / 32, 3.0)
     assert rung_warnings(spec, 100_000) == []
 
 
@@ -164,6 +165,19 @@ def test_optuna_hears_how_far_a_trial_trained_in_examples(write_sweep, valid_swe
 def test_hyperband_brackets_are_warned_of(write_sweep, valid_sweep):
     spec = _spec(write_sweep, valid_sweep, ["scheduler.brackets=3", "scheduler.grace_period=null"])
     assert [field for field, _ in rung_warnings(spec, 100_000)] == ["scheduler.brackets"]
+
+
+def test_ranking_every_length_together_is_warned_of_where_the_length_is_searched(
+    write_sweep, valid_sweep
+):
+    together = ["scheduler.rank_within_length=false", "scheduler.grace_period=null"]
+    assert rung_warnings(_spec(write_sweep, valid_sweep, together), 100_000) == []
+    valid_sweep["search_space"]["num_train_epochs"] = {"type": "int", "low": 1, "high": 4}
+    searched = _spec(write_sweep, valid_sweep, together)
+    assert [field for field, _ in rung_warnings(searched, 100_000)] == [
+        "scheduler.rank_within_length"
+    ]
+    assert rung_warnings(_spec(write_sweep, valid_sweep, together[1:]), 100_000) == []
 
 
 def _prior_weight(sampler: optuna.samplers.BaseSampler) -> float:

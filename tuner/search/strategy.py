@@ -1,4 +1,5 @@
-"""The searcher (Optuna, through Tune's OptunaSearch) and the scheduler (Tune's ASHA).
+"""The searcher (Optuna, through Tune's OptunaSearch) and the scheduler (Tune's ASHA, as
+`tuner.search.asha` adapts it).
 
 The objective's metric and mode come from the sweep file's one ``objective`` section and are
 passed explicitly to both.
@@ -14,12 +15,13 @@ from typing import Any
 import numpy as np
 import optuna
 from ray.tune.result import TIME_TOTAL_S, TRAINING_ITERATION
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tuner.results.compute import devices_per_trial, read_plan
 from tuner.results.ranking import OUT_OF_MEMORY, stopped_early
+from tuner.search.asha import ProductASHA
 from tuner.search.budget import ComputeBudget
 from tuner.search.rungs import fidelity_budget
 from tuner.spec.distributions import ConditionalSpace, optuna_space
@@ -245,26 +247,11 @@ def _budget(spec: SweepSpec, run_dir: Path | None) -> ComputeBudget | None:
     )
 
 
-class _SeededASHA(ASHAScheduler):
-    """Tune's ASHA, drawing each trial's bracket from a generator seeded by ``search.seed``
-    rather than from NumPy's global one, so that a sweep's stopping decisions repeat."""
-
-    def __init__(self, seed: int, **options: Any) -> None:
-        super().__init__(**options)
-        self._bracket_rng = np.random.default_rng(seed)
-
-    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        sizes = np.array([len(bracket._rungs) for bracket in self._brackets])
-        weights = np.exp(sizes - sizes.max())  # ASHA's own odds: brackets with more rungs
-        chosen = self._bracket_rng.choice(len(self._brackets), p=weights / weights.sum())
-        super().on_trial_add(tune_controller, trial)
-        self._trial_info[trial.trial_id] = self._brackets[chosen]
-
-
 def _asha(spec: SweepSpec, train_rows: int) -> TrialScheduler:
     grace_period, max_t = fidelity_budget(spec, train_rows)
-    return _SeededASHA(
+    return ProductASHA(
         seed=spec.search.seed,
+        same_length=spec.scheduler.rank_within_length,
         time_attr=FIDELITY_ATTRIBUTES[spec.scheduler.unit],
         metric=spec.objective.metric,
         mode=spec.objective.mode,
