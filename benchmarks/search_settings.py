@@ -12,8 +12,8 @@ held-out score after 10 and 100 full runs.
 
     python benchmarks/search_settings.py                        # 300 seeds, 4 at a time
     python benchmarks/search_settings.py --seeds 50 --concurrency 16
-    python benchmarks/search_settings.py \\
-        --together search.random_fraction=0.2,scheduler.grace_period=0.125
+    python benchmarks/search_settings.py --together scheduler.rank_within_length=false
+    python benchmarks/search_settings.py --set replay.neighbours=3      # seed noise
     python benchmarks/search_settings.py --json docs/figures/search_settings.json \\
         --docs docs/search.md
 
