@@ -28,12 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from figures import command_line, machine, write_json  # noqa: E402
-from search_replay import BUDGETS, PREVIOUS, PREVIOUS_RUNG, STRATEGIES, SWEEP, checked  # noqa: E402
-
-from tuner.replay.clock import replay_search  # noqa: E402
+from search_replay import (  # noqa: E402
+    PREVIOUS,
+    PREVIOUS_RUNG,
+    STRATEGIES,
+    SWEEP,
+    TOGETHER,
+    checked,
+    seeded_search,
+)
 
 BASE = ("search.num_trials=1000000",)
-TOGETHER = "scheduler.rank_within_length=false"
 PREVIOUS_SETTINGS = [*STRATEGIES[PREVIOUS], *PREVIOUS_RUNG[SWEEP.name]]
 VARIANTS = {
     "the default": [],
@@ -49,11 +54,7 @@ def lengths(task: tuple[tuple[str, ...], int, int]) -> tuple[Counter[int], Count
     """Planned epochs of the trials that trained to their end, and of the last half of the
     search's trials."""
     overrides, concurrency, seed = task
-    replay = checked(SWEEP, overrides)
-    search_spec = replay.spec.search.model_copy(update={"seed": seed})
-    spec = replay.spec.model_copy(update={"search": search_spec})
-    budget = max(BUDGETS) * replay.curves.full_run_examples()
-    search = replay_search(spec, replay.curves, concurrency, budget=budget)
+    search = seeded_search(SWEEP, overrides, concurrency, seed)
     late = search.trials[len(search.trials) // 2 :]
     return (
         Counter(round(t.run.planned_epochs) for t in search.completed()),

@@ -52,7 +52,7 @@ from docs_block import has_block, write_block  # noqa: E402
 from figures import command_line, machine, write_json  # noqa: E402
 
 from trainables.errors import UsageError  # noqa: E402
-from tuner.replay.clock import replay_search  # noqa: E402
+from tuner.replay.clock import ReplayedSearch, replay_search  # noqa: E402
 from tuner.validation.sweep_file import load_sweep_file  # noqa: E402
 from tuner.validation.validate import ReplayedSweep, check_replay  # noqa: E402
 
@@ -130,13 +130,22 @@ def checked(sweep: Path, overrides: tuple[str, ...]) -> ReplayedSweep:
     return _CACHE[key]
 
 
-def one_search(task: tuple[Path, tuple[str, ...], int, int]) -> Outcome:
-    sweep, overrides, concurrency, seed = task
+def seeded_search(
+    sweep: Path, overrides: tuple[str, ...], concurrency: int, seed: int
+) -> ReplayedSearch:
+    """The sweep's search with ``search.seed`` set to ``seed``, replayed until its trials have
+    trained the largest budget."""
     replay = checked(sweep, overrides)
-    curves, full = replay.curves, replay.curves.full_run_examples()
     search_spec = replay.spec.search.model_copy(update={"seed": seed})
     spec = replay.spec.model_copy(update={"search": search_spec})
-    search = replay_search(spec, curves, concurrency, budget=max(BUDGETS) * full)
+    budget = max(BUDGETS) * replay.curves.full_run_examples()
+    return replay_search(spec, replay.curves, concurrency, budget=budget)
+
+
+def one_search(task: tuple[Path, tuple[str, ...], int, int]) -> Outcome:
+    sweep, overrides, concurrency, seed = task
+    search = seeded_search(sweep, overrides, concurrency, seed)
+    curves, full = search.curves, search.curves.full_run_examples()
     worst = float(curves.sign * np.min(curves.sign * curves.finals))
     diverged_below = (worst + curves.median) / 2
     first_target = curves.best - curves.sign * TARGETS[0] / 100
