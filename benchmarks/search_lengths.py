@@ -110,7 +110,6 @@ def main() -> int:
                 "variants": figures,
             },
         )
-        print(f"figures: {args.json}")
     return 0
 
 
