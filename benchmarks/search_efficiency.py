@@ -25,6 +25,11 @@ Printed per seed and summed over the seeds:
   evaluation is the top of its noise, which it reaches by construction; a target set apart
   from both arms is the one they can be compared on.
 
+Read the ratios with their design in mind: random search's compute is averaged over the
+orders of 24 trials known to hold the target, and the seeds are summed. Replayed the same way
+on the recorded curves of this problem, with 200 seeds, that design alone puts random search
+ahead (`benchmarks/search_live_design.py`; docs/search.md, "Live training").
+
 Compute is counted two ways: trial-epochs (epochs trained, summed over trials) and
 CPU-seconds (each trial process's CPU time, from its reports). "Until" is measured on the
 sweep's own clock: at the moment of the evaluation that reached the target, every trial's
@@ -273,7 +278,7 @@ def recorded_best(size: dict) -> float | None:
     from tuner.replay.curves import load_curves
     from tuner.validation.sweep_file import load_sweep_file
 
-    if size is not STANDARD:
+    if size != STANDARD:
         return None
     return load_curves(load_sweep_file(REPLAY_SWEEP, []).spec).best
 
