@@ -56,11 +56,12 @@ class ProductASHA(ASHAScheduler):
     rather than from NumPy's global one, so that a sweep's stopping decisions repeat; with
     ``same_length``, each rung ranks a trial against the trials of its own planned length."""
 
-    def __init__(self, seed: int, same_length: bool, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(self, seed: int, same_length: bool, grace_period: float, **options: Any) -> None:
+        # Tune's type says int; ASHA takes fractional epochs, as _asha passes them.
+        super().__init__(grace_period=grace_period, **options)  # type: ignore[arg-type]
         self._bracket_rng = np.random.default_rng(seed)
         self._same_length = same_length
-        self._options = options
+        self._grace_period = grace_period  # Tune's brackets keep only their rungs
         self._by_length: dict[tuple[Any, ...], list[_LengthBracket]] = {}
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
@@ -79,10 +80,11 @@ class ProductASHA(ASHAScheduler):
             self._by_length[length] = [
                 _LengthBracket(
                     pooled,
-                    min_t=self._options["grace_period"],
-                    max_t=self._options["max_t"],
-                    reduction_factor=self._options["reduction_factor"],
+                    min_t=self._grace_period,
+                    max_t=self._max_t,
+                    reduction_factor=self._reduction_factor,
                     s=s,
+                    stop_last_trials=self._stop_last_trials,
                 )
                 for s, pooled in enumerate(self._brackets)
             ]
