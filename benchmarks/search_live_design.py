@@ -114,6 +114,7 @@ def one_seed(task: tuple[tuple[str, ...], int]) -> dict[str, Cell]:
         for arm in ("random", "tpe+asha")
     )
     recorded = checked(SWEEP, extra).curves.best
+    guided_total = guided.total()[0]
     targets = {OWN_BEST: random.best}
     targets |= {f"best - {margin * 100:g}": recorded - margin for margin in COMMON_MARGINS}
     cells = {}
@@ -122,7 +123,7 @@ def one_seed(task: tuple[tuple[str, ...], int]) -> dict[str, Cell]:
         cells[name] = (
             cell["random"][0] if cell["random"] else None,
             cell["guided"][0] if cell["guided"] else None,
-            cell["guided_total"][0],
+            guided_total,
             _epochs_to(random_on, accuracy),
             _epochs_to(guided_on, accuracy),
         )
